@@ -1,0 +1,215 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { SyncError } from '../errors.ts'
+
+/** The attributes of an `Authorization: Hawk …` header that take part in verification. */
+export interface HawkHeader {
+  id: string
+  ts: number
+  nonce: string
+  /** Standard base64, canonical. */
+  mac: string
+  /** Standard base64, canonical; covered by the MAC, never compared with the body (§4.4). */
+  hash?: string
+  ext?: string
+}
+
+/** The parts of a request the MAC covers besides the header's own attributes. */
+export interface HawkRequest {
+  method: string
+  /** Path and query exactly as on the request line, without a lone trailing `?`. */
+  pathAndQuery: string
+  host: string
+  port: number
+}
+
+/** Everything the normalized string of §4.4 is made of. */
+export interface HawkMacInput extends HawkRequest {
+  ts: number
+  nonce: string
+  hash?: string
+  ext?: string
+}
+
+/** Client clocks are often far off, so the reference accepts 52 weeks either way (§4.4). */
+export const MAX_CLOCK_SKEW_SECONDS = 52 * 7 * 24 * 60 * 60
+
+const PREFIX = 'Hawk '
+// What an HTTP header value may hold and still be read as text: tab and printable ASCII.
+const VISIBLE_ASCII = /^[\t\x20-\x7e]*$/
+// One attribute, preceded by any separators; values cannot contain `"` (no escaping in Hawk).
+// The name may not start with a separator, or long runs of separators backtrack quadratically.
+const ATTRIBUTE = /[\s,]*([^\s,=][^=]*)?=\s*"([^"]*)"\s*/y
+const ATTRIBUTE_NAMES = new Set(['id', 'ts', 'nonce', 'mac', 'ext', 'hash', 'app', 'dlg'])
+// ts and port are parsed like Rust unsigned integers, which also accept a leading `+`.
+const UNSIGNED_DECIMAL = /^\+?[0-9]+$/
+
+/**
+ * Parses an `Authorization` header value per §4.3.
+ * @throws SyncError('unauthorized') when it is missing, not visible ASCII, not `Hawk ` or malformed.
+ */
+export function parseHawkHeader(value: string | undefined | null): HawkHeader {
+  if (value === undefined || value === null) unauthorized('missing Authorization header')
+  if (!VISIBLE_ASCII.test(value)) unauthorized('Authorization header is not visible ASCII')
+  if (!value.startsWith(PREFIX)) unauthorized('Authorization header is not Hawk')
+  const attributes = parseAttributes(value.slice(PREFIX.length))
+  const { id, ts, nonce, mac, hash, ext } = attributes
+  if (id === undefined || ts === undefined || nonce === undefined || mac === undefined) {
+    unauthorized('Hawk header lacks id, ts, nonce or mac')
+  }
+  const header: HawkHeader = { id, ts: parseTimestamp(ts), nonce, mac: requireBase64(mac, 'mac') }
+  if (hash !== undefined) header.hash = requireBase64(hash, 'hash')
+  if (ext !== undefined) header.ext = ext
+  return header
+}
+
+function parseAttributes(text: string): Partial<Record<string, string>> {
+  const attributes: Partial<Record<string, string>> = {}
+  ATTRIBUTE.lastIndex = 0
+  while (ATTRIBUTE.lastIndex < text.length) {
+    const match = ATTRIBUTE.exec(text)
+    if (match === null) unauthorized('malformed Hawk header')
+    const name = (match[1] ?? '').trim()
+    if (!ATTRIBUTE_NAMES.has(name)) unauthorized(`unknown Hawk attribute ${name}`)
+    attributes[name] = match[2] ?? ''
+  }
+  return attributes
+}
+
+function parseTimestamp(text: string): number {
+  const ts = Number(text)
+  // Beyond 2^53 a ts is centuries outside the skew window anyway, so rejecting it here is equivalent.
+  if (!UNSIGNED_DECIMAL.test(text) || !Number.isSafeInteger(ts)) unauthorized('Hawk ts is not an unsigned integer')
+  return ts
+}
+
+function requireBase64(text: string, name: string): string {
+  // Re-encoding catches what Buffer's lenient decoder lets through: junk, bad padding, stray bits.
+  if (Buffer.from(text, 'base64').toString('base64') !== text) unauthorized(`Hawk ${name} is not base64`)
+  return text
+}
+
+/**
+ * Computes the Hawk request MAC (§4.4) as standard base64; clients sign with the same function.
+ *
+ * @example
+ * hawkMac(key, { ts, nonce, method: 'GET', pathAndQuery: '/1.5/1/info/collections',
+ *   host: 'localhost', port: 8000 })
+ */
+export function hawkMac(key: string, input: HawkMacInput): string {
+  return macBytes(key, input).toString('base64')
+}
+
+function macBytes(key: string, input: HawkMacInput): Buffer {
+  // parseHawkHeader only admits canonical base64, so the hash text is already its re-encoding.
+  const normalized =
+    `hawk.1.header\n${input.ts}\n${input.nonce}\n${input.method}\n${input.pathAndQuery}\n` +
+    `${input.host}\n${input.port}\n${input.hash ?? ''}\n${input.ext ?? ''}\n`
+  return createHmac('sha256', key).update(normalized, 'utf8').digest()
+}
+
+/**
+ * Checks the header's timestamp against the clock and its MAC against the request (§4.4).
+ * Nonces are deliberately not tracked, like the reference.
+ * @throws SyncError('unauthorized') when the skew exceeds 52 weeks or the MAC differs.
+ */
+export function verifyHawk(header: HawkHeader, key: string, request: HawkRequest, nowSeconds: number): void {
+  if (Math.abs(nowSeconds - header.ts) > MAX_CLOCK_SKEW_SECONDS) unauthorized('Hawk ts is outside the allowed skew')
+  const expected = macBytes(key, { ...request, ts: header.ts, nonce: header.nonce, hash: header.hash, ext: header.ext })
+  const given = Buffer.from(header.mac, 'base64')
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) unauthorized('Hawk mac does not match')
+}
+
+/** A request as a client is about to send it, for {@link hawkAuthorization}. */
+export interface HawkClientRequest {
+  method: string
+  /** The absolute URL the request goes to. */
+  url: string
+  /** Overrides the URL's host, e.g. when a proxy changes the Host header. */
+  host?: string
+  /** Overrides the URL's (default) port. */
+  port?: number
+  /** Seconds since the epoch; defaults to now. */
+  ts?: number
+  /** Defaults to random. */
+  nonce?: string
+}
+
+/**
+ * Builds a client `Authorization` header for tests, benchmarks and admin tools. The signed
+ * path is what `fetch` puts on the request line: the URL's pathname and search, so a lone
+ * trailing `?` disappears while `?&limit=2` is kept verbatim.
+ *
+ * @example
+ * fetch(url, { headers: { Authorization: hawkAuthorization({ id, key }, { method: 'GET', url }) } })
+ */
+export function hawkAuthorization(credentials: { id: string; key: string }, request: HawkClientRequest): string {
+  const url = new URL(request.url)
+  const ts = request.ts ?? Math.floor(Date.now() / 1000)
+  const nonce = request.nonce ?? randomBytes(6).toString('base64')
+  const mac = hawkMac(credentials.key, {
+    ts,
+    nonce,
+    method: request.method,
+    pathAndQuery: url.pathname + url.search,
+    host: request.host ?? url.hostname,
+    port: request.port ?? urlPort(url),
+  })
+  return `Hawk id="${credentials.id}", ts="${ts}", nonce="${nonce}", mac="${mac}"`
+}
+
+function urlPort(url: URL): number {
+  if (url.port !== '') return Number(url.port)
+  return defaultPort(url.protocol === 'https:' ? 'https' : 'http')
+}
+
+/**
+ * Resolves the host and port a client signed for (§4.4), in the reference's order:
+ * `Forwarded` host/proto, then the first `X-Forwarded-Host`/`X-Forwarded-Proto` value, then `Host`,
+ * then `fallback`. Every other forwarding header is ignored on purpose: proxies in front of test
+ * clients add them while the client signed for the `Host` it sent.
+ * @throws SyncError('badRequest') when the port is not a u16.
+ */
+export function resolveHostPort(
+  headers: Headers,
+  fallback: { host: string; port: number; scheme: 'http' | 'https' },
+): { host: string; port: number } {
+  const forwarded = parseForwarded(headers.get('forwarded'))
+  const authority = forwarded.host ?? firstValue(headers.get('x-forwarded-host')) ?? headers.get('host')
+  if (authority === null) return { host: fallback.host, port: fallback.port }
+  const scheme = forwarded.proto ?? firstValue(headers.get('x-forwarded-proto')) ?? fallback.scheme
+  const colon = authority.indexOf(':')
+  if (colon < 0) return { host: authority, port: defaultPort(scheme) }
+  return { host: authority.slice(0, colon), port: parsePort(authority.slice(colon + 1)) }
+}
+
+/** First value of each of `host` and `proto`, unquoted; pairs may be split by `;` or `,`. */
+function parseForwarded(value: string | null): { host?: string; proto?: string } {
+  const found: { host?: string; proto?: string } = {}
+  for (const pair of value?.split(/[;,]/) ?? []) {
+    const eq = pair.indexOf('=')
+    if (eq < 0) continue
+    const name = pair.slice(0, eq).trim().toLowerCase()
+    if ((name === 'host' || name === 'proto') && found[name] === undefined) {
+      found[name] = pair.slice(eq + 1).trim().replace(/^"+|"+$/g, '')
+    }
+  }
+  return found
+}
+
+function firstValue(value: string | null): string | null {
+  return value === null ? null : (value.split(',')[0] ?? '').trim()
+}
+
+function parsePort(text: string): number {
+  const port = Number(text)
+  if (!UNSIGNED_DECIMAL.test(text) || port > 0xffff) throw new SyncError('badRequest', `invalid port ${text}`)
+  return port
+}
+
+function defaultPort(scheme: string): number {
+  return scheme === 'https' ? 443 : 80
+}
+
+function unauthorized(reason: string): never {
+  throw new SyncError('unauthorized', reason)
+}

@@ -1,0 +1,84 @@
+import { Database } from 'bun:sqlite'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { EmbeddedMigration } from '../migrations/embed.ts'
+import type { MigrationTarget } from '../migrations/apply.ts'
+
+/**
+ * One bun:sqlite connection shared by the process. bun:sqlite is synchronous, but transactions
+ * span awaits, so `exclusive` queues them: two requests never interleave statements on the
+ * connection. Other processes on the same file are kept out by SQLite's own locks
+ * (BEGIN IMMEDIATE for writes, busy_timeout for waiting).
+ */
+export class SqliteConnection {
+  private static readonly open = new Map<string, SqliteConnection>()
+
+  /** Storage and tokenserver on one file share one connection, so they never lock each other out. */
+  static shared(path: string): SqliteConnection {
+    const existing = path === ':memory:' ? undefined : SqliteConnection.open.get(path)
+    if (existing !== undefined) {
+      existing.users++
+      return existing
+    }
+    const connection = new SqliteConnection(path)
+    if (path !== ':memory:') SqliteConnection.open.set(path, connection)
+    return connection
+  }
+
+  readonly client: Database
+  private users = 1
+  private queue: Promise<unknown> = Promise.resolve()
+  private waiting = 0
+
+  private constructor(readonly path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.client = new Database(path, { create: true, strict: true })
+    this.client.run('PRAGMA journal_mode = WAL')
+    this.client.run('PRAGMA synchronous = NORMAL')
+    this.client.run('PRAGMA busy_timeout = 5000')
+    this.client.run('PRAGMA foreign_keys = ON')
+  }
+
+  /** Runs `work` with the connection to itself; callers queue in arrival order. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    this.waiting++
+    const run = this.queue.then(() => {
+      this.waiting--
+      return work()
+    })
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+
+  /** Requests queued behind the one running (for lbheartbeat). */
+  get queued(): number {
+    return this.waiting
+  }
+
+  /** Closes the file once its last user lets go. */
+  close(): void {
+    if (--this.users > 0) return
+    SqliteConnection.open.delete(this.path)
+    this.client.close()
+  }
+}
+
+/** Migration bookkeeping in drizzle's own table, so drizzle-kit sees the same history. */
+export function sqliteMigrationTarget(connection: SqliteConnection): MigrationTarget {
+  const client = connection.client
+  return {
+    async appliedHashes() {
+      client.run(
+        'CREATE TABLE IF NOT EXISTS __drizzle_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL, created_at NUMERIC)',
+      )
+      const rows = client.query('SELECT hash FROM __drizzle_migrations').all() as { hash: string }[]
+      return new Set(rows.map((row) => row.hash))
+    },
+    async apply(migration: EmbeddedMigration) {
+      client.transaction(() => {
+        for (const statement of migration.statements) client.run(statement)
+        client.run('INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)', [migration.hash, migration.when])
+      })()
+    },
+  }
+}

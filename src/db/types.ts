@@ -1,0 +1,130 @@
+/**
+ * The storage interface every backend implements (SQLite, PostgreSQL, MySQL, Spanner).
+ * It speaks in protocol terms (users, collections, BSOs, batches, millisecond timestamps);
+ * the HTTP layer never sees SQL and backends never see HTTP.
+ */
+
+/** Milliseconds since the epoch, always a multiple of 10 (storage-api.md §5). */
+export type Millis = number
+
+/** Who the data belongs to. SQL backends key by `uid`; Spanner keys by (fxaUid, fxaKid). */
+export interface StorageUser {
+  readonly uid: number
+  readonly fxaUid: string
+  readonly fxaKid: string
+}
+
+export interface Bso {
+  id: string
+  modified: Millis
+  payload: string
+  sortindex: number | null
+}
+
+/** One record of a write. An absent field keeps the stored value (storage-api.md §9). */
+export interface BsoWrite {
+  id: string
+  payload?: string
+  sortindex?: number
+  /** Seconds from the write timestamp until the record expires. */
+  ttl?: number
+}
+
+export type SortOrder = 'newest' | 'oldest' | 'index' | 'none'
+
+export interface BsoQuery {
+  ids?: readonly string[]
+  /** Strict lower bound on `modified`. */
+  newer?: Millis
+  /** Strict upper bound on `modified`. */
+  older?: Millis
+  /** Inclusive bound from a `T:N` offset token: `modified <= atMost` (newest / none). */
+  atMost?: Millis
+  /** Inclusive bound from a `T:N` offset token: `modified >= atLeast` (oldest). */
+  atLeast?: Millis
+  sort: SortOrder
+  /** Rows to return at most; undefined means all. */
+  limit?: number
+  /** Rows to skip after filtering and sorting. */
+  skip: number
+}
+
+export type TransactionRequest =
+  /** A read; `collection` names the collection the path refers to, if any. */
+  | { user: StorageUser; mode: 'read'; collection?: string }
+  /** A write to one collection: takes its write lock and assigns the write timestamp. */
+  | { user: StorageUser; mode: 'write'; collection: string }
+  /** DELETE of all storage: no collection lock (storage-api.md §5). */
+  | { user: StorageUser; mode: 'wipe' }
+
+/** Work done inside one transaction, all for one user (and, for writes, one collection). */
+export interface StorageTx {
+  /** The write timestamp T of a write transaction, or the read time of a read. */
+  readonly timestamp: Millis
+
+  /** MAX(modified) over the user's collections, tombstone included; 0 when none. */
+  storageTimestamp(): Promise<Millis>
+  /** Last-modified of the transaction's collection; 0 when it has none. */
+  collectionTimestamp(): Promise<Millis>
+  /** `modified` of one BSO of the transaction's collection (expired ones too); 0 when absent. */
+  bsoTimestamp(id: string): Promise<Millis>
+
+  collectionTimestamps(): Promise<Map<string, Millis>>
+  /** Live BSO counts per collection (collections with none are absent). */
+  collectionCounts(): Promise<Map<string, number>>
+  /** Live payload bytes per collection (collections with none are absent). */
+  collectionUsage(): Promise<Map<string, number>>
+  /** Live payload bytes over all collections. */
+  storageUsage(): Promise<number>
+
+  getBsos(query: BsoQuery): Promise<Bso[]>
+  getBsoIds(query: BsoQuery): Promise<string[]>
+  getBso(id: string): Promise<Bso | null>
+
+  /** Upserts records with T and moves the collection's last-modified to T. */
+  putBsos(writes: readonly BsoWrite[]): Promise<void>
+  /** Deletes one live BSO and moves the collection to T; false when there was none. */
+  deleteBso(id: string): Promise<boolean>
+  /** Deletes these BSOs (expired too) and moves the collection to T, creating it if needed. */
+  deleteBsos(ids: readonly string[]): Promise<void>
+  /** Deletes the collection and its BSOs (and batches); writes the tombstone if anything went. */
+  deleteCollection(): Promise<void>
+  /** Deletes everything the user has, the tombstone included. */
+  deleteStorage(): Promise<void>
+
+  createBatch(): Promise<string>
+  /** True when the batch exists for this user and collection and has not expired. */
+  batchIsOpen(batchId: string): Promise<boolean>
+  appendToBatch(batchId: string, writes: readonly BsoWrite[]): Promise<void>
+  /** Payload bytes staged in the batch, excluding the given ids. */
+  stagedBytes(batchId: string, excludingIds: readonly string[]): Promise<number>
+  /** Applies the staged records with T (modified = T for each), moves the collection, deletes the batch. */
+  commitBatch(batchId: string): Promise<void>
+
+  /** Quota bookkeeping: recompute the transaction collection's total_bytes and count. */
+  refreshCollectionTotals(): Promise<void>
+  /** Quota usage: SUM(total_bytes) over the user's collections. */
+  quotaUsage(): Promise<number>
+}
+
+export interface PoolStatus {
+  active: number
+  idle: number
+  max: number
+}
+
+export interface StorageBackend {
+  readonly engine: 'sqlite' | 'postgres' | 'mysql' | 'spanner'
+  /**
+   * Runs `work` in one transaction: committed when it resolves, rolled back when it throws.
+   * A write transaction holds the (user, collection) write lock and refuses with a
+   * `conflict` SyncError when the collection's last-modified is not older than T.
+   */
+  withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T>
+  /** Batch ids this backend issues; anything else is a 400 before any database work. */
+  isWellFormedBatchId(batchId: string): boolean
+  /** Heartbeat check. */
+  check(): Promise<boolean>
+  poolStatus(): PoolStatus
+  close(): Promise<void>
+}

@@ -1,0 +1,16 @@
+import type { StorageUser } from '../db/types.ts'
+import type { Millis } from '../db/timestamps.ts'
+
+/** Context variables set by the middleware, typed for every handler. */
+export interface AppVariables {
+  /** When the request entered the server, truncated to 10 ms (the X-Weave-Timestamp floor). */
+  requestTime: Millis
+  /** The storage user a valid Hawk header names. */
+  user: StorageUser
+  /** What the request log line reports as uid (never a token or secret). */
+  logUid: string
+}
+
+export interface AppEnv {
+  Variables: AppVariables
+}

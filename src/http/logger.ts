@@ -1,0 +1,45 @@
+import { hostname } from 'node:os'
+import { VERSION } from '../version.ts'
+
+export type LogFields = Record<string, string | number | boolean | undefined>
+
+/** Log lines: human-readable when `human_logs` is on, mozlog JSON lines otherwise. */
+export interface Logger {
+  info(message: string, fields?: LogFields): void
+  warn(message: string, fields?: LogFields): void
+  error(message: string, fields?: LogFields): void
+}
+
+const SEVERITY = { info: 6, warn: 4, error: 3 } as const
+type Level = keyof typeof SEVERITY
+
+export function createLogger(options: { human: boolean; write?: (line: string) => void }): Logger {
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`))
+  const host = hostname()
+  const format = options.human
+    ? (level: Level, message: string, fields: LogFields) => humanLine(level, message, fields)
+    : (level: Level, message: string, fields: LogFields) =>
+        JSON.stringify({
+          Timestamp: Date.now() * 1_000_000,
+          Type: 'syncserver:log',
+          Logger: `syncserver-${VERSION}`,
+          Hostname: host,
+          EnvVersion: '2.0',
+          Severity: SEVERITY[level],
+          Pid: process.pid,
+          Fields: { msg: message, ...fields },
+        })
+  const log = (level: Level) => (message: string, fields: LogFields = {}) => write(format(level, message, fields))
+  return { info: log('info'), warn: log('warn'), error: log('error') }
+}
+
+function humanLine(level: Level, message: string, fields: LogFields): string {
+  const extras = Object.entries(fields)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(' ')
+  return `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}${extras === '' ? '' : ` ${extras}`}`
+}
+
+/** For tests and tools that want no output. */
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} }

@@ -1,0 +1,67 @@
+import { SyncError } from '../errors.ts'
+
+export type BodyFormat = 'json' | 'newlines'
+
+const MEDIA_TYPES: Record<string, BodyFormat> = {
+  'application/json': 'json',
+  // Firefox's resource.sys.mjs sends its JSON as text/plain (firefox-e2e.md §4).
+  'text/plain': 'json',
+  'application/newlines': 'newlines',
+}
+
+/** The body format from Content-Type (parameters ignored); anything else is a 415. */
+export function bodyFormat(contentType: string | undefined): BodyFormat {
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase() ?? ''
+  const format = MEDIA_TYPES[mediaType]
+  if (format === undefined) throw new SyncError('unsupportedMediaType', `unsupported content type ${mediaType}`)
+  return format
+}
+
+/** A declared Content-Length above the collection's limit is refused before reading (413, code 17). */
+export function checkContentLength(contentLength: string | undefined, maxRequestBytes: number): void {
+  if (contentLength !== undefined && Number(contentLength) > maxRequestBytes) {
+    throw new SyncError('requestTooLarge', 'request body too large')
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Reads the body as UTF-8, at most `cap` bytes (a chunked body has no Content-Length to refuse
+ * up front). Unreadable or oversized → the given error kind, which differs between PUT and POST.
+ */
+export async function readBodyText(request: Request, cap: number, onError: 'badRequest' | 'invalidBso'): Promise<string> {
+  if (request.body === null) return ''
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    for await (const chunk of request.body) {
+      size += chunk.byteLength
+      if (size > cap) throw new SyncError(onError, 'body over the size limit')
+      chunks.push(chunk)
+    }
+    return utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+  } catch (error) {
+    throw error instanceof SyncError ? error : new SyncError(onError, 'body is not readable UTF-8')
+  }
+}
+
+/** JSON text as a value, or a 400 with weave code 8. */
+export function parseJsonBody(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new SyncError('invalidBso', 'body is not valid JSON')
+  }
+}
+
+/**
+ * `application/newlines`: one JSON value per line (`\n` or `\r\n`); a final newline ends the
+ * last line rather than starting an empty one, and an empty body holds no records.
+ */
+export function parseNewlinesBody(text: string): unknown[] {
+  if (text === '') return []
+  const lines = text.split(/\r?\n/)
+  if (lines.length > 1 && lines.at(-1) === '') lines.pop()
+  return lines.map(parseJsonBody)
+}

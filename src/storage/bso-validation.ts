@@ -1,0 +1,100 @@
+import { SyncError } from '../errors.ts'
+import type { BsoWrite } from '../db/types.ts'
+import type { CollectionLimits } from './limits.ts'
+import { BSO_ID } from './query.ts'
+
+const KNOWN_FIELDS = new Set(['id', 'sortindex', 'payload', 'ttl', 'modified', 'collection'])
+const MAX_SORTINDEX = 999_999_999
+const MAX_TTL = 999_999_999
+const I32 = 2 ** 31
+const U32 = 2 ** 32
+// A historical client bug uploaded keys encrypted with an all-zero IV (compatibility-notes §2).
+const KNOWN_BAD_CRYPTO = /IV":\s*"AAAAAAAAAAAAAAAAAAAAAA==/
+
+type Verdict = { ok: true; write: BsoWrite } | { ok: false; reason: string }
+
+const isInteger = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value)
+
+/** Checks one record's fields (not its size); `id` has been checked by the caller. */
+function checkFields(id: string, record: Record<string, unknown>): Verdict {
+  for (const key of Object.keys(record)) {
+    if (!KNOWN_FIELDS.has(key)) return { ok: false, reason: `unknown field ${key}` }
+  }
+  const { payload, sortindex, ttl } = record
+  // JSON null means "not given" (storage-api.md §9).
+  if (payload != null && typeof payload !== 'string') return { ok: false, reason: 'invalid json' }
+  if (sortindex != null && !(isInteger(sortindex) && Math.abs(sortindex) < I32)) return { ok: false, reason: 'invalid json' }
+  if (ttl != null && !(isInteger(ttl) && ttl >= 0 && ttl < U32)) return { ok: false, reason: 'invalid json' }
+  if (!BSO_ID.test(id)) return { ok: false, reason: 'invalid bso: invalid id' }
+  if (sortindex != null && Math.abs(sortindex as number) > MAX_SORTINDEX) return { ok: false, reason: 'invalid bso: sortindex out of range' }
+  if (ttl != null && (ttl as number) > MAX_TTL) return { ok: false, reason: 'invalid bso: ttl out of range' }
+  const write: BsoWrite = { id }
+  if (payload != null) write.payload = payload as string
+  if (sortindex != null) write.sortindex = sortindex as number
+  if (ttl != null) write.ttl = ttl as number
+  return { ok: true, write }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+export const payloadBytes = (write: BsoWrite): number =>
+  write.payload === undefined ? 0 : Buffer.byteLength(write.payload, 'utf8')
+
+/** The body of PUT `/storage/{collection}/{id}`: one record, or 400 with weave code 8. */
+export function validatePutBody(id: string, body: unknown, limits: CollectionLimits, collection: string): BsoWrite {
+  if (!isRecord(body)) throw new SyncError('invalidBso', 'body is not an object')
+  if (body.id !== undefined && !(typeof body.id === 'string' && BSO_ID.test(body.id))) {
+    throw new SyncError('invalidBso', 'invalid id in body')
+  }
+  const verdict = checkFields(id, { ...body, id })
+  if (!verdict.ok) throw new SyncError('invalidBso', verdict.reason)
+  if (payloadBytes(verdict.write) > limits.maxRecordPayloadBytes) throw new SyncError('invalidBso', 'payload too large')
+  rejectKnownBadCrypto(collection, [verdict.write])
+  return verdict.write
+}
+
+export interface PostVerdict {
+  valid: BsoWrite[]
+  failed: Map<string, string>
+}
+
+/**
+ * The records of a POST (storage-api.md §10.7): structural problems reject the whole request,
+ * field problems fail single records, sizes are counted in request order, and records past
+ * `max_post_records` are failed last-first with "retry bso".
+ */
+export function validatePostItems(items: unknown, limits: CollectionLimits, collection: string): PostVerdict {
+  if (!Array.isArray(items)) throw new SyncError('invalidBso', 'body is not an array')
+  const seen = new Set<string>()
+  for (const item of items) {
+    if (!isRecord(item) || typeof item.id !== 'string') throw new SyncError('invalidBso', 'record without a string id')
+    if (seen.has(item.id)) throw new SyncError('invalidBso', `duplicate id ${item.id}`)
+    seen.add(item.id)
+  }
+  const valid: BsoWrite[] = []
+  const failed = new Map<string, string>()
+  let total = 0
+  for (const item of items as Record<string, unknown>[]) {
+    const id = item.id as string
+    const verdict = checkFields(id, item)
+    if (!verdict.ok) {
+      failed.set(id, verdict.reason)
+      continue
+    }
+    const size = payloadBytes(verdict.write)
+    total += size
+    if (size > limits.maxRecordPayloadBytes || total > limits.maxPostBytes) failed.set(id, 'retry bytes')
+    else valid.push(verdict.write)
+  }
+  rejectKnownBadCrypto(collection, valid)
+  for (const surplus of valid.splice(limits.maxPostRecords)) failed.set(surplus.id, 'retry bso')
+  return { valid, failed }
+}
+
+function rejectKnownBadCrypto(collection: string, writes: readonly BsoWrite[]): void {
+  if (collection !== 'crypto') return
+  if (writes.some((write) => write.payload !== undefined && KNOWN_BAD_CRYPTO.test(write.payload))) {
+    throw new SyncError('invalidBso', 'known-bad crypto payload')
+  }
+}

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import { join } from 'node:path'
 import { parseRequestLog, type LoggedRequest } from './request-log.ts'
 
@@ -26,15 +26,22 @@ export interface SyncServer {
   stop(): Promise<void>
 }
 
-/** A port that was free a moment ago; good enough on loopback in a test. */
-export function freePort(): Promise<number> {
+/**
+ * Ports that were free a moment ago; good enough on loopback in a test. All probes stay open until
+ * every port is picked, so one call never hands out the same port twice.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const probes = await Promise.all(Array.from({ length: count }, () => listenOnAnyPort()))
+  const ports = probes.map((probe) => (probe.address() as AddressInfo).port)
+  await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))))
+  return ports
+}
+
+function listenOnAnyPort(): Promise<Server> {
   return new Promise((resolve, reject) => {
     const probe = createServer()
     probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address()
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-    })
+    probe.listen(0, '127.0.0.1', () => resolve(probe))
   })
 }
 
@@ -80,7 +87,7 @@ async function waitForHeartbeat(origin: string, child: Bun.Subprocess, output: (
  */
 export async function startSyncServer(options: SyncServerOptions): Promise<SyncServer> {
   mkdirSync(options.dir, { recursive: true })
-  const port = await freePort()
+  const [port] = (await freePorts(1)) as [number]
   const origin = `http://127.0.0.1:${port}`
   const child = Bun.spawn([options.binary, 'serve'], {
     cwd: options.dir,

@@ -74,7 +74,7 @@ export function firefoxVersion(binary: string): string {
   return Bun.spawnSync([binary, '--version']).stdout.toString().trim()
 }
 
-export function userPrefs(options: Pick<LaunchOptions, 'fxaUrl' | 'marionettePort' | 'tokenserverUri'>): Record<string, string | number | boolean> {
+function userPrefs(options: Pick<LaunchOptions, 'fxaUrl' | 'marionettePort' | 'tokenserverUri'>): Record<string, string | number | boolean> {
   const { fxaUrl, marionettePort, tokenserverUri } = options
   return {
     // Pinned in user.js so Marionette's recommended prefs cannot replace the FxA server with a dummy.
@@ -264,6 +264,15 @@ function spawnFirefox(binary: string, profileDir: string, consolePath: string): 
   }
 }
 
+/** Marionette session in chrome context, where Sync, FxA and Places modules can be imported. */
+async function connectChrome(port: number): Promise<{ client: Marionette; version: string }> {
+  const client = await Marionette.connect(port, 60_000)
+  const { capabilities } = await client.newSession()
+  await client.setContext('chrome')
+  await client.setScriptTimeout(SCRIPT_TIMEOUT_MS)
+  return { client, version: capabilities.browserVersion }
+}
+
 /**
  * Starts headless firefox-esr on a fresh (or existing) profile and connects Marionette in chrome context.
  *
@@ -281,17 +290,15 @@ export async function launchFirefox(options: LaunchOptions): Promise<Firefox> {
   const consolePath = join(options.profileDir, 'console.log')
   const child = spawnFirefox(binary, options.profileDir, consolePath)
 
-  let client: Marionette
-  let version: string
+  let session: { client: Marionette; version: string }
   try {
-    client = await Marionette.connect(options.marionettePort, 60_000)
-    version = (await client.newSession()).capabilities.browserVersion
-    await client.setContext('chrome')
-    await client.setScriptTimeout(SCRIPT_TIMEOUT_MS)
+    session = await connectChrome(options.marionettePort)
   } catch (error) {
     child.kill('SIGKILL')
-    throw new Error(`[firefox ${name}] did not start: ${String(error)}\n${readLogs(options.profileDir, consolePath).map((f) => f.text).join('\n').slice(-4000)}`)
+    const output = readLogs(options.profileDir, consolePath).map((log) => log.text).join('\n')
+    throw new Error(`[firefox ${name}] did not start: ${String(error)}\n${output.slice(-4000)}`)
   }
+  const { client, version } = session
   console.log(`[firefox ${name}] Firefox ${version}, marionette :${options.marionettePort}, profile ${options.profileDir}`)
 
   const run = <T>(script: string, ...args: unknown[]): Promise<T> => client.executeScript<T>(script, args)
@@ -315,8 +322,7 @@ export async function launchFirefox(options: LaunchOptions): Promise<Firefox> {
     deleteBookmark: (guid) => run(DELETE_BOOKMARK, guid),
     addHistory: (count, urlPrefix) => run(ADD_HISTORY, count, urlPrefix),
     countHistory: (urlPrefix) => run(COUNT_HISTORY, urlPrefix),
-    quit: () =>
-      (quitting ??= client.quit().then(() => waitForExit(child, 15_000))),
+    quit: () => (quitting ??= client.quit().then(() => waitForExit(child, 15_000))),
     logs: () => readLogs(options.profileDir, consolePath),
   }
 }

@@ -8,7 +8,6 @@ import { createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto'
 import { exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK } from 'jose'
 
 export const OLDSYNC_SCOPE = 'https://identity.mozilla.com/apps/oldsync'
-export const PROFILE_SCOPE = 'profile'
 /** Desktop Firefox's OAuth client id; it sends this in every token request. */
 export const FIREFOX_CLIENT_ID = '5882386c6d801776'
 

@@ -1,0 +1,31 @@
+import type { Command } from './command.ts'
+import { CONFIG_OPTION } from './command.ts'
+import { settingsFor } from './settings-input.ts'
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the Sync server (the default command)',
+  options: [CONFIG_OPTION],
+  async run(input) {
+    const settings = await settingsFor(input)
+    const { startServer } = await import('../server.ts')
+    const server = await startServer(settings)
+    const stop = (signal: string) => {
+      server.logger.info('shutting down', { signal })
+      server.stop().then(
+        () => process.exit(0),
+        (error) => {
+          server.logger.error('shutdown failed', { error: String(error) })
+          process.exit(1)
+        },
+      )
+    }
+    // Installed after every driver import: Spanner's own handlers would keep the process alive.
+    process.removeAllListeners('SIGTERM')
+    process.removeAllListeners('SIGINT')
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+    // The listening server keeps the process alive until a signal stops it.
+    return 0
+  },
+}

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { parseDatabaseUrl } from '../db/url.ts'
+import { ConfigError } from './load.ts'
+import type { RawSettings } from './schema.ts'
+
+type TokenserverSettings = RawSettings['tokenserver']
+
+/** Settings with every derived default filled in: what the server runs with. */
+export interface Settings extends Omit<RawSettings, 'master_secret' | 'public_url' | 'tokenserver'> {
+  master_secret: string
+  public_url: string
+  tokenserver: Omit<TokenserverSettings, 'node_type' | 'init_node_url'> & {
+    node_type: NonNullable<TokenserverSettings['node_type']>
+    init_node_url: string
+  }
+  /** Where the master secret came from, for the start-up message (never the secret itself). */
+  masterSecretSource: 'configured' | 'generated' | 'stored'
+}
+
+/**
+ * Fills in what the reference requires an operator to type: the tokenserver database defaults
+ * to the storage one, the node URL to the server's public URL, and on SQLite a master secret is
+ * generated once and kept in a file beside the database.
+ */
+export function resolveSettings(raw: RawSettings): Settings {
+  const storageLocation = parseDatabaseUrl(raw.syncstorage.database_url)
+  const publicUrl = raw.public_url ?? `http://${displayHost(raw.host)}:${raw.port}`
+  const secret = resolveMasterSecret(raw, storageLocation)
+  const limits = { ...raw.syncstorage.limits }
+  // Spanner cannot commit more than 100 MB in one transaction (config.md §3.1).
+  if (storageLocation.engine === 'spanner') limits.max_total_bytes = Math.min(limits.max_total_bytes, 100_000_000)
+  return {
+    ...raw,
+    master_secret: secret.value,
+    masterSecretSource: secret.source,
+    public_url: publicUrl,
+    syncstorage: { ...raw.syncstorage, limits },
+    tokenserver: {
+      ...raw.tokenserver,
+      database_url: raw.tokenserver.database_url || raw.syncstorage.database_url,
+      node_type: raw.tokenserver.node_type ?? storageLocation.engine,
+      init_node_url: raw.tokenserver.init_node_url ?? publicUrl,
+    },
+  }
+}
+
+// A wildcard bind address is not something a client can reach; name the loopback instead.
+const displayHost = (host: string) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host)
+
+function resolveMasterSecret(
+  raw: RawSettings,
+  storage: ReturnType<typeof parseDatabaseUrl>,
+): { value: string; source: Settings['masterSecretSource'] } {
+  if (raw.master_secret !== undefined) return { value: raw.master_secret, source: 'configured' }
+  if (storage.engine !== 'sqlite') {
+    // Several processes share one SQL database; each must use the same secret, so it is required.
+    throw new ConfigError('invalid setting master_secret (SYNC_MASTER_SECRET): required unless the storage database is SQLite')
+  }
+  if (storage.path === ':memory:') return { value: randomSecret(), source: 'generated' }
+  const file = `${storage.path}.secret`
+  if (existsSync(file)) return { value: readFileSync(file, 'utf8').trim(), source: 'stored' }
+  const value = randomSecret()
+  mkdirSync(dirname(file), { recursive: true })
+  writeFileSync(file, `${value}\n`, { mode: 0o600, flag: 'wx' })
+  chmodSync(file, 0o600)
+  return { value, source: 'generated' }
+}
+
+const randomSecret = () => randomBytes(32).toString('hex')

@@ -1,0 +1,90 @@
+import { Hono } from 'hono'
+import { TokenVerifier } from '../auth/token.ts'
+import type { Settings } from '../config/settings.ts'
+import type { StorageBackend } from '../db/types.ts'
+import { createStorageApi } from '../storage/api.ts'
+import type { AppEnv } from './env.ts'
+import type { Logger } from './logger.ts'
+import { cors } from './middleware/cors.ts'
+import { rejectOldIosClients } from './middleware/reject-ua.ts'
+import { requestLog } from './middleware/request-log.ts'
+import { weaveTimestamp } from './middleware/weave-timestamp.ts'
+import { registerOps } from './ops.ts'
+
+export interface AppParts {
+  settings: Settings
+  logger: Logger
+  /** Absent when `syncstorage.enabled` is false (a tokenserver-only server). */
+  storage?: StorageBackend
+  /** The tokenserver sub-app, mounted when `tokenserver.enabled`. */
+  tokenserver?: { api: Hono<AppEnv>; check: () => Promise<boolean> }
+}
+
+const STORAGE_DOCS = 'https://mozilla-services.readthedocs.io/en/latest/storage/apis-1.5.html'
+const TOKEN_DOCS = 'https://mozilla-services.readthedocs.io/en/latest/token/apis.html'
+
+/**
+ * The whole server as one Hono app. Middleware runs outermost first, in the reference's order
+ * (storage-api.md §3): CORS, old-iOS rejection, request log, X-Weave-Timestamp, then routes.
+ */
+export function createApp({ settings, logger, storage, tokenserver }: AppParts): Hono<AppEnv> {
+  const app = new Hono<AppEnv>()
+  app.use(
+    cors({
+      allowedOrigin: settings.cors_allowed_origin,
+      allowedMethods: settings.cors_allowed_methods,
+      allowedHeaders: settings.cors_allowed_headers,
+      maxAge: settings.cors_max_age,
+    }),
+  )
+  app.use(rejectOldIosClients())
+  app.use(requestLog(logger))
+  app.use(weaveTimestamp())
+  registerOps(app as unknown as Hono, {
+    storage,
+    checks: tokenserver ? [tokenserver.check] : [],
+    quota: { enabled: settings.syncstorage.enable_quota, size: settings.syncstorage.limits.max_quota_limit },
+    lbheartbeatTtlSeconds: lbheartbeatTtl(settings),
+    docsUrl: storage ? STORAGE_DOCS : TOKEN_DOCS,
+    logger,
+  })
+  if (tokenserver) app.route('/', tokenserver.api)
+  if (storage) {
+    app.route(
+      '/',
+      createStorageApi(
+        {
+          backend: storage,
+          limits: settings.syncstorage.limits,
+          quota: {
+            enabled: settings.syncstorage.enable_quota,
+            enforced: settings.syncstorage.enforce_quota,
+            limit: settings.syncstorage.limits.max_quota_limit,
+          },
+          logger,
+        },
+        { verifier: new TokenVerifier(settings.master_secret), fallback: fallbackHost(settings) },
+      ),
+    )
+  }
+  // Every unknown storage path answers the weave 404 `0`; tokenserver paths an empty 404 (§2).
+  app.notFound((c) =>
+    c.req.path.startsWith('/1.0/')
+      ? new Response(null, { status: 404 })
+      : new Response('0', { status: 404, headers: { 'content-type': 'application/json' } }),
+  )
+  return app
+}
+
+function fallbackHost(settings: Settings): { host: string; port: number; scheme: 'http' | 'https' } {
+  const url = new URL(settings.public_url)
+  const scheme = url.protocol === 'https:' ? 'https' : 'http'
+  return { host: url.hostname, port: Number(url.port || (scheme === 'https' ? 443 : 80)), scheme }
+}
+
+/** The configured TTL stretched by a random jitter, so a fleet does not recycle at once. */
+function lbheartbeatTtl(settings: Settings): number | undefined {
+  const ttl = settings.syncstorage.lbheartbeat_ttl
+  if (ttl === undefined) return undefined
+  return ttl * (1 + (Math.random() * settings.syncstorage.lbheartbeat_ttl_jitter) / 100)
+}

@@ -1,0 +1,64 @@
+import type { Hono } from 'hono'
+import { buildCommit } from '../build-info.ts' with { type: 'macro' }
+import type { StorageBackend } from '../db/types.ts'
+import { VERSION } from '../version.ts'
+import type { Logger } from './logger.ts'
+
+export interface OpsOptions {
+  storage?: StorageBackend
+  /** Extra database checks (the tokenserver's), all of which must pass. */
+  checks: (() => Promise<boolean>)[]
+  quota: { enabled: boolean; size: number }
+  /** Seconds after start when lbheartbeat starts failing, to recycle instances; with its jitter applied. */
+  lbheartbeatTtlSeconds?: number
+  docsUrl: string
+  logger: Logger
+}
+
+const COMMIT = buildCommit()
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+
+/** Dockerflow endpoints (config.md §6): no auth, no X-Weave-Timestamp. */
+export function registerOps(app: Hono, options: OpsOptions): void {
+  const startedAt = Date.now()
+  let exhaustedSince: number | undefined
+
+  app.get('/__heartbeat__', async () => {
+    const base = { version: VERSION, ...(options.storage ? { quota: options.quota } : {}) }
+    try {
+      const results = await Promise.all([...(options.storage ? [() => options.storage!.check()] : []), ...options.checks].map((check) => check()))
+      const ok = results.every(Boolean)
+      return json(ok ? { ...base, database: 'Ok', status: 'Ok' } : { ...base, database: 'Err', database_msg: 'check failed without error', status: 'Err' })
+    } catch (error) {
+      options.logger.error('heartbeat database check failed', { error: String(error) })
+      return json({ ...base, status: 'Err', database: 'Unknown' }, 503)
+    }
+  })
+
+  app.get('/__lbheartbeat__', () => {
+    if (options.lbheartbeatTtlSeconds !== undefined && Date.now() - startedAt > options.lbheartbeatTtlSeconds * 1000) {
+      return json({}, 500)
+    }
+    if (options.storage === undefined) return json({})
+    const pool = options.storage.poolStatus()
+    const status = { active_connections: pool.active, idle_connections: pool.idle }
+    if (pool.active >= pool.max && pool.idle === 0) {
+      exhaustedSince ??= Date.now()
+      return json({ ...status, duration_ms: Date.now() - exhaustedSince }, 500)
+    }
+    exhaustedSince = undefined
+    return json(status)
+  })
+
+  app.get('/__version__', () =>
+    json({ build: `syncserver ${VERSION}`, commit: COMMIT, source: 'syncserver', version: VERSION }),
+  )
+
+  app.get('/__error__', () => {
+    options.logger.error('Test Error')
+    return new Response('0', { status: 500, headers: { 'content-type': 'application/json' } })
+  })
+
+  app.get('/', (c) => c.redirect(options.docsUrl, 302))
+}

@@ -1,0 +1,68 @@
+import type { Context, Hono, MiddlewareHandler } from 'hono'
+import type { StorageTx } from '../../db/types.ts'
+import type { AppEnv } from '../../http/env.ts'
+import type { StorageDeps } from '../context.ts'
+import { checkPrecondition } from '../headers.ts'
+import { paths } from '../paths.ts'
+import { preconditionOf } from '../request.ts'
+import { jsonResponse, timestampMapJson } from '../responses.ts'
+
+type InfoView = (tx: StorageTx) => Promise<{ body: string; records?: number }>
+
+const kib = (bytes: number) => bytes / 1024
+
+const mapJson = (entries: Map<string, number>, value: (n: number) => number) =>
+  JSON.stringify(Object.fromEntries([...entries].map(([name, n]) => [name, value(n)])))
+
+const views: Record<'collections' | 'counts' | 'usage' | 'quota', InfoView> = {
+  async collections(tx) {
+    const timestamps = await tx.collectionTimestamps()
+    return { body: timestampMapJson(timestamps), records: timestamps.size }
+  },
+  async counts(tx) {
+    const counts = await tx.collectionCounts()
+    return { body: mapJson(counts, (n) => n), records: counts.size }
+  },
+  async usage(tx) {
+    const usage = await tx.collectionUsage()
+    return { body: mapJson(usage, kib), records: usage.size }
+  },
+  // The second element, the quota itself, is always null in the reference (§10.4).
+  async quota(tx) {
+    return { body: JSON.stringify([kib(await tx.storageUsage()), null]) }
+  },
+}
+
+/** GET info/collections, collection_counts, collection_usage, quota (storage-api.md §10.1–10.4). */
+export function registerInfo(app: Hono<AppEnv>, deps: StorageDeps, auth: MiddlewareHandler<AppEnv>): void {
+  const serve = (view: InfoView) => (c: Context<AppEnv>) => {
+    const precondition = preconditionOf(c)
+    return deps.backend.withTransaction({ user: c.get('user'), mode: 'read' }, async (tx) => {
+      const lastModified = await tx.storageTimestamp()
+      checkPrecondition(precondition, lastModified)
+      const { body, records } = await view(tx)
+      const headers = records === undefined ? undefined : { 'x-weave-records': String(records) }
+      return jsonResponse(body, { lastModified, headers })
+    })
+  }
+  app.get(paths.infoCollections, auth, serve(views.collections))
+  app.get(paths.infoCollectionCounts, auth, serve(views.counts))
+  app.get(paths.infoCollectionUsage, auth, serve(views.usage))
+  app.get(paths.infoQuota, auth, serve(views.quota))
+  app.get(paths.infoConfiguration, (c) => jsonResponse(configurationJson(deps), { lastModified: 0 }))
+}
+
+/** The effective limits, published so clients size their uploads (§10.5). */
+export function configurationJson({ limits }: StorageDeps): string {
+  const configuration: Record<string, unknown> = {
+    max_post_bytes: limits.max_post_bytes,
+    max_post_records: limits.max_post_records,
+    max_record_payload_bytes: limits.max_record_payload_bytes,
+    max_request_bytes: limits.max_request_bytes,
+    max_total_bytes: limits.max_total_bytes,
+    max_total_records: limits.max_total_records,
+    max_quota_limit: limits.max_quota_limit,
+  }
+  if (limits.collections !== undefined) configuration.collections = limits.collections
+  return JSON.stringify(configuration)
+}

@@ -1,0 +1,22 @@
+import type { Context, Hono, MiddlewareHandler } from 'hono'
+import type { AppEnv } from '../../http/env.ts'
+import type { StorageDeps } from '../context.ts'
+import { checkPrecondition } from '../headers.ts'
+import { paths } from '../paths.ts'
+import { preconditionOf } from '../request.ts'
+import { jsonResponse } from '../responses.ts'
+
+/** DELETE `/1.5/{uid}` and `/1.5/{uid}/storage`: everything the user has (§10.12). */
+export function registerStorage(app: Hono<AppEnv>, deps: StorageDeps, auth: MiddlewareHandler<AppEnv>): void {
+  const deleteAll = (c: Context<AppEnv>) => {
+    const precondition = preconditionOf(c)
+    return deps.backend.withTransaction({ user: c.get('user'), mode: 'wipe' }, async (tx) => {
+      const lastModified = await tx.storageTimestamp()
+      checkPrecondition(precondition, lastModified)
+      await tx.deleteStorage()
+      return jsonResponse('null', { lastModified })
+    })
+  }
+  app.delete(paths.user, auth, deleteAll)
+  app.delete(paths.storage, auth, deleteAll)
+}

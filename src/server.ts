@@ -2,7 +2,7 @@ import type { Settings } from './config/settings.ts'
 import { openStorage } from './db/open.ts'
 import { redact } from './db/url.ts'
 import { createApp } from './http/app.ts'
-import { createLogger, type Logger } from './http/logger.ts'
+import { createLogger, silentLogger, type Logger } from './http/logger.ts'
 import { largestRequestBytes } from './storage/limits.ts'
 
 export interface RunningServer {
@@ -13,8 +13,8 @@ export interface RunningServer {
 }
 
 /** Opens the databases, builds the app and listens. */
-export async function startServer(settings: Settings): Promise<RunningServer> {
-  const logger = createLogger({ human: settings.human_logs })
+export async function startServer(settings: Settings, options: { quiet?: boolean } = {}): Promise<RunningServer> {
+  const logger = options.quiet ? silentLogger : createLogger({ human: settings.human_logs })
   const storage = settings.syncstorage.enabled
     ? await openStorage(settings.syncstorage.database_url, { runMigrations: settings.syncstorage.run_migrations })
     : undefined

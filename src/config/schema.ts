@@ -20,7 +20,7 @@ const integer = (form: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
 
 const positiveInt = integer('a positive integer', 1)
 const nonNegativeInt = integer('a non-negative integer', 0)
-const port = integer('a port number (1-65535)', 1, 65535)
+const port = integer('a port number (0-65535; 0 picks a free one)', 0, 65535)
 
 const decimal = (form: string) =>
   v.pipe(

@@ -10,7 +10,22 @@ describe('parseRequestLine', () => {
     })
   })
 
-  test('reads key=value and JSON shapes', () => {
+  test('reads the human line of src/http/logger.ts, joining the query field to the path', () => {
+    const line = '2026-11-27T05:40:16.357Z INFO  request method=POST path=/1.5/1/storage/history query=batch=abc&commit=true status=200 ms=0.3 uid=1'
+    expect(parseRequestLine(line)).toEqual({ method: 'POST', path: '/1.5/1/storage/history?batch=abc&commit=true', status: 200 })
+  })
+
+  test('prefers the status field over numbers inside the query', () => {
+    const line = 'request method=GET path=/1.5/1/storage/history query=limit=404 status=200 ms=1'
+    expect(parseRequestLine(line)?.status).toBe(200)
+  })
+
+  test('reads mozlog JSON fields', () => {
+    const line = '{"Type":"syncserver:log","Fields":{"msg":"request","method":"POST","path":"/1.5/1/storage/tabs","query":"batch=true","status":202,"ms":0.4}}'
+    expect(parseRequestLine(line)).toEqual({ method: 'POST', path: '/1.5/1/storage/tabs?batch=true', status: 202 })
+  })
+
+  test('reads key=value and flat JSON lines with the query in the path', () => {
     expect(parseRequestLine('method=GET path=/1.5/7/info/collections status=200 duration_ms=123')).toEqual({
       method: 'GET',
       path: '/1.5/7/info/collections',

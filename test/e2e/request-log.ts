@@ -1,8 +1,9 @@
 /**
- * Reads the server's one-line-per-request log. The exact human format is the server's choice, so
- * this accepts any line that names the method, then the path (query included), then a 3-digit status:
- * `POST /1.5/1/storage/history?batch=true 202 3ms`, `method=POST path=/… status=202`,
- * or mozlog-style JSON with those fields in that order.
+ * Reads the server's one-line-per-request log. The format is the server's choice, so this accepts
+ * any line that names the method, then the path, then the status, with the query either in the path
+ * or in a `query` field: `POST /1.5/1/storage/history?batch=true 202 3ms`,
+ * `request method=POST path=/1.5/1/storage/history query=batch=true status=202 ms=1.2` (src/http/logger.ts),
+ * or mozlog JSON with those fields in that order.
  */
 export interface LoggedRequest {
   method: string
@@ -13,8 +14,10 @@ export interface LoggedRequest {
 
 const METHOD = /\b(GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS)\b/
 const PATH = /\/[^\s"',]*/
-// Preceded by a separator and not followed by a unit, so "202" matches but "123ms" or "0.202" do not.
-const STATUS = /(?:^|[\s=:"])([1-5]\d\d)(?=$|[\s,"}])/
+const QUERY_FIELD = /\bquery"?\s*[=:]\s*"?([^\s",}]+)/
+const STATUS_FIELD = /\bstatus"?\s*[=:]\s*([1-5]\d\d)\b/
+// Without a status key: a separator, then 3 digits with no unit, so "202" matches but "123ms" or "0.202" do not.
+const BARE_STATUS = /(?:^|[\s=:"])([1-5]\d\d)(?=$|[\s,"}])/
 
 export function parseRequestLine(line: string): LoggedRequest | undefined {
   const method = METHOD.exec(line)
@@ -22,9 +25,11 @@ export function parseRequestLine(line: string): LoggedRequest | undefined {
   const afterMethod = line.slice(method.index + method[0].length)
   const path = PATH.exec(afterMethod)
   if (!path) return undefined
-  const status = STATUS.exec(afterMethod.slice(path.index + path[0].length))
+  const afterPath = afterMethod.slice(path.index + path[0].length)
+  const status = STATUS_FIELD.exec(afterPath) ?? BARE_STATUS.exec(afterPath)
   if (!status) return undefined
-  return { method: method[1]!, path: path[0], status: Number(status[1]) }
+  const query = path[0].includes('?') ? undefined : QUERY_FIELD.exec(afterPath)?.[1]
+  return { method: method[1]!, path: query ? `${path[0]}?${query}` : path[0], status: Number(status[1]) }
 }
 
 export function parseRequestLog(output: string): LoggedRequest[] {

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto'
+import { parseSettings } from '../../src/config/load.ts'
+import { resolveSettings } from '../../src/config/settings.ts'
+import { startServer, type RunningServer } from '../../src/server.ts'
+import { SyncClient } from './sync-client.ts'
+
+export interface TestServer {
+  url: string
+  masterSecret: string
+  /** A client for a fresh user (or the given uid). */
+  client(uid?: number, options?: { expiresInSeconds?: number }): SyncClient
+  stop(): Promise<void>
+}
+
+type SettingsTree = Record<string, unknown>
+
+/**
+ * Starts the real server in this process on a free loopback port, with the given settings on
+ * top of a test baseline (quiet logs, random master secret).
+ */
+export async function startTestServer(databaseUrl: string, overrides: SettingsTree = {}): Promise<TestServer> {
+  const masterSecret = randomBytes(16).toString('hex')
+  const tree = merge(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      master_secret: masterSecret,
+      syncstorage: { database_url: databaseUrl },
+      tokenserver: { enabled: false },
+    },
+    overrides,
+  )
+  const settings = resolveSettings(parseSettings(tree))
+  const server: RunningServer = await startServer(settings, { quiet: true })
+  return {
+    url: server.url,
+    masterSecret: settings.master_secret,
+    client: (uid, options) => new SyncClient(server.url, settings.master_secret, uid, options),
+    stop: () => server.stop(),
+  }
+}
+
+function merge(base: SettingsTree, override: SettingsTree): SettingsTree {
+  const out: SettingsTree = { ...base }
+  for (const [key, value] of Object.entries(override)) {
+    const existing = out[key]
+    const bothObjects = [existing, value].every((item) => typeof item === 'object' && item !== null && !Array.isArray(item))
+    out[key] = bothObjects ? merge(existing as SettingsTree, value as SettingsTree) : value
+  }
+  return out
+}

@@ -1,11 +1,12 @@
 #!/usr/bin/env bun
 import { ConfigError } from './config/load.ts'
 import { parseArgs, UsageError, type Command } from './cli/command.ts'
+import { healthcheckCommand } from './cli/healthcheck.ts'
 import { migrateCommand } from './cli/migrate.ts'
 import { serveCommand } from './cli/serve.ts'
 import { VERSION } from './version.ts'
 
-const COMMANDS: readonly Command[] = [serveCommand, migrateCommand]
+const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, healthcheckCommand]
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length))

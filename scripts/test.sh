@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing (Bun, packages, firefox-esr), starts PostgreSQL and
+# MariaDB when they are installed but stopped, builds dist/syncserver, runs `bun test`, and ends
+# with one line "N passed, N failed".
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/ensure-tools.sh" || exit 1
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+
+start_services() {
+  if [ -d /etc/postgresql ] && ! pg_isready -h 127.0.0.1 -q 2>/dev/null; then
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || echo "note: could not start PostgreSQL"
+  fi
+  if [ -x /usr/sbin/mariadbd ] && ! mysqladmin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+    as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || echo "note: could not start MariaDB"
+    for _ in $(seq 1 30); do mysqladmin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done
+  fi
+}
+
+install_firefox() {
+  command -v firefox-esr >/dev/null 2>&1 && return
+  echo "installing firefox-esr for the end-to-end test"
+  (as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq firefox-esr) >/dev/null 2>&1 \
+    || echo "note: firefox-esr could not be installed; the Firefox end-to-end test will report itself skipped"
+}
+
+start_services
+install_firefox
+bun run build >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+log=$(mktemp)
+bun test "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+passed=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+failed=$(grep -Eo '^ *[0-9]+ fail$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+skipped=$(grep -Eo '^ *[0-9]+ skip$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+rm -f "$log"
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+exit "$status"

@@ -11,7 +11,7 @@ const expects = (form: string) => `expected ${form}`
 
 const integer = (form: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   v.pipe(
-    v.union([v.number(), v.pipe(v.string(), v.trim(), v.regex(/^-?\d+$/))], expects(form)),
+    v.union([v.number(), v.pipe(v.string(), v.trim(), v.regex(/^-?\d+$/, expects(form)))], expects(form)),
     v.transform(Number),
     v.integer(expects(form)),
     v.minValue(min, expects(form)),
@@ -24,7 +24,7 @@ const port = integer('a port number (0-65535; 0 picks a free one)', 0, 65535)
 
 const decimal = (form: string) =>
   v.pipe(
-    v.union([v.number(), v.pipe(v.string(), v.trim(), v.regex(/^-?\d+(\.\d+)?$/))], expects(form)),
+    v.union([v.number(), v.pipe(v.string(), v.trim(), v.regex(/^-?\d+(\.\d+)?$/, expects(form)))], expects(form)),
     v.transform(Number),
   )
 

@@ -1,0 +1,31 @@
+import type { TokenserverDb } from '../db/tokenserver-types.ts'
+import { SyncError } from '../errors.ts'
+
+/**
+ * `db` with every call bounded by `database_request_timeout` (tokenserver.md §9.3): a slower
+ * call answers 504 `elapsed`. Like the reference's timeout, it stops waiting; it cannot undo
+ * what the database may still do.
+ */
+export function withRequestTimeout(db: TokenserverDb, timeoutSeconds: number | undefined): TokenserverDb {
+  if (timeoutSeconds === undefined) return db
+  const timeoutMs = timeoutSeconds * 1000
+  return new Proxy(db, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property)
+      if (typeof value !== 'function' || property === 'close') return value
+      return (...args: unknown[]) => withDeadline(value.apply(target, args) as Promise<unknown>, timeoutMs)
+    },
+  })
+}
+
+async function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: Timer | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new SyncError('elapsed', `database call took over ${timeoutMs} ms`)), timeoutMs)
+  })
+  try {
+    return await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,95 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const BINARY = resolve(import.meta.dir, '../../dist/syncserver')
+const hasBinary = existsSync(BINARY)
+
+const emptyDir = () => mkdtempSync(join(tmpdir(), 'syncserver-bin-'))
+/** Only PATH: no SYNC_* from the developer's shell may leak into "no configuration at all". */
+const cleanEnv = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', ...extra })
+
+async function freePort(): Promise<number> {
+  const probe = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
+  const port = probe.port as number
+  await probe.stop(true)
+  return port
+}
+
+async function run(args: string[], cwd = emptyDir()) {
+  const child = Bun.spawn([BINARY, ...args], { cwd, env: cleanEnv(), stdout: 'pipe', stderr: 'pipe' })
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+  return { stdout, stderr, code }
+}
+
+async function waitFor(url: string, deadline: number): Promise<Response> {
+  for (;;) {
+    try {
+      return await fetch(url)
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await Bun.sleep(25)
+    }
+  }
+}
+
+describe.skipIf(!hasBinary)(`compiled binary dist/syncserver${hasBinary ? '' : ' (skipped: run `bun run build` first)'}`, () => {
+  const children: ReturnType<typeof Bun.spawn>[] = []
+  afterAll(() => children.forEach((child) => child.kill('SIGKILL')))
+
+  test('runs from an empty folder with no configuration: SQLite file, secret kept beside it, heartbeat 200', async () => {
+    const cwd = emptyDir()
+    const port = await freePort()
+    // The port is the one thing a parallel test run must not share; everything else is default.
+    const child = Bun.spawn([BINARY], { cwd, env: cleanEnv({ SYNC_PORT: String(port) }), stdout: 'pipe', stderr: 'pipe' })
+    children.push(child)
+    const heartbeat = await waitFor(`http://127.0.0.1:${port}/__heartbeat__`, Date.now() + 10_000)
+    expect(heartbeat.status).toBe(200)
+    expect(((await heartbeat.json()) as { database: string }).database).toBe('Ok')
+    expect(readdirSync(cwd).sort()).toContain('syncserver.db')
+    expect(readdirSync(cwd)).toContain('syncserver.db.secret')
+    child.kill('SIGTERM')
+    expect(await child.exited).toBe(0)
+    const output = await new Response(child.stdout).text()
+    expect(output).toContain('shutting down')
+    expect(output).not.toContain(await Bun.file(join(cwd, 'syncserver.db.secret')).text().then((s) => s.trim()))
+  })
+
+  test('--version prints the version and --help lists the commands', async () => {
+    const version = await run(['--version'])
+    expect(version.code).toBe(0)
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+    const help = await run(['--help'])
+    expect(help.code).toBe(0)
+    for (const command of ['serve', 'migrate']) expect(help.stdout).toContain(command)
+  })
+
+  test('an unknown command or option prints usage and exits 2', async () => {
+    for (const args of [['frobnicate'], ['--frobnicate'], ['serve', '--nope']]) {
+      const result = await run(args)
+      expect({ args, code: result.code }).toEqual({ args, code: 2 })
+      expect(result.stderr).toContain('usage: syncserver')
+    }
+  })
+
+  test('a bad setting stops the server with one message naming the setting and its form', async () => {
+    const cwd = emptyDir()
+    writeFileSync(join(cwd, 'bad.toml'), '[syncstorage.limits]\nmax_post_bytes = "lots"\n')
+    const result = await run(['serve', '--config', join(cwd, 'bad.toml')], cwd)
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('syncstorage.limits.max_post_bytes')
+    expect(result.stderr).toContain('SYNC_SYNCSTORAGE__LIMITS__MAX_POST_BYTES')
+    expect(result.stderr).toContain('positive integer')
+  })
+
+  test('migrate applies the schema once and then reports it up to date', async () => {
+    const cwd = emptyDir()
+    const first = await run(['migrate'], cwd)
+    expect(first.code).toBe(0)
+    expect(first.stdout).toContain('applied')
+    const second = await run(['migrate'], cwd)
+    expect(second.code).toBe(0)
+    expect(second.stdout).toContain('up to date')
+  })
+})

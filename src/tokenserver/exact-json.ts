@@ -22,3 +22,6 @@ export function asInt64(value: unknown): bigint | undefined {
 
 const INT64_MAX = (1n << 63n) - 1n
 const INT64_MIN = -(1n << 63n)
+
+export const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)

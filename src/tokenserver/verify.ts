@@ -1,6 +1,6 @@
 import { compactVerify, errors, importJWK, type CompactJWSHeaderParameters } from 'jose'
 import { isSyncError, SyncError } from '../errors.ts'
-import { asInt64, parseJsonExact } from './exact-json.ts'
+import { asInt64, isJsonObject, parseJsonExact } from './exact-json.ts'
 
 /** The scope a token must carry to use Sync (tokenserver.md §4). */
 export const OLDSYNC_SCOPE = 'https://identity.mozilla.com/apps/oldsync'
@@ -194,7 +194,7 @@ function jwtClaims(raw: Record<string, unknown>): TokenClaims | undefined {
 
 /** `{"user": "...", "scope": ["..."], "generation": n | null}`; other keys are ignored (§4.2). */
 function verifyAnswerClaims(answer: unknown): TokenClaims | undefined {
-  if (!isObject(answer)) return undefined
+  if (!isJsonObject(answer)) return undefined
   const { user, scope } = answer
   const generation = optionalInt64(answer.generation)
   if (typeof user !== 'string' || !isStringArray(scope) || generation === undefined) return undefined
@@ -211,14 +211,11 @@ const optionalEmail = (value: unknown): string | null => (typeof value === 'stri
 function readJsonObject(text: string): Record<string, unknown> | undefined {
   try {
     const value = parseJsonExact(text)
-    return isObject(value) ? value : undefined
+    return isJsonObject(value) ? value : undefined
   } catch {
     return undefined
   }
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const isStringArray = (value: unknown): value is string[] =>
   Array.isArray(value) && value.every((item) => typeof item === 'string')
@@ -231,7 +228,7 @@ function invalidCredentials(reason: string): never {
 export async function importRsaKeys(jwks: readonly unknown[]): Promise<CryptoKey[]> {
   const keys: CryptoKey[] = []
   for (const jwk of jwks) {
-    if (!isObject(jwk) || jwk.kty !== 'RSA' || typeof jwk.n !== 'string' || typeof jwk.e !== 'string') continue
+    if (!isJsonObject(jwk) || jwk.kty !== 'RSA' || typeof jwk.n !== 'string' || typeof jwk.e !== 'string') continue
     try {
       const key = await importJWK({ kty: 'RSA', n: jwk.n, e: jwk.e }, 'RS256')
       if (!(key instanceof Uint8Array)) keys.push(key)
@@ -299,7 +296,7 @@ async function fetchKeySet(url: URL, signal: AbortSignal): Promise<CryptoKey[] |
     const response = await fetch(url, { signal })
     if (!response.ok) return []
     const body: unknown = await response.json()
-    return isObject(body) && Array.isArray(body.keys) ? await importRsaKeys(body.keys) : []
+    return isJsonObject(body) && Array.isArray(body.keys) ? await importRsaKeys(body.keys) : []
   } catch {
     return signal.aborted ? undefined : []
   }

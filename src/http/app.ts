@@ -40,7 +40,7 @@ export function createApp({ settings, logger, storage, tokenserver }: AppParts):
   app.use(rejectOldIosClients())
   app.use(requestLog(logger))
   app.use(weaveTimestamp())
-  registerOps(app as unknown as Hono, {
+  registerOps(app, {
     storage,
     checks: tokenserver ? [tokenserver.check] : [],
     quota: { enabled: settings.syncstorage.enable_quota, size: settings.syncstorage.limits.max_quota_limit },

@@ -1,4 +1,5 @@
 import type { Hono } from 'hono'
+import type { AppEnv } from './env.ts'
 import { buildCommit } from '../build-info.ts' with { type: 'macro' }
 import type { StorageBackend } from '../db/types.ts'
 import { VERSION } from '../version.ts'
@@ -20,15 +21,17 @@ const json = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
 
 /** Dockerflow endpoints (config.md §6): no auth, no X-Weave-Timestamp. */
-export function registerOps(app: Hono, options: OpsOptions): void {
+export function registerOps(app: Hono<AppEnv>, options: OpsOptions): void {
   const startedAt = Date.now()
   let exhaustedSince: number | undefined
 
+  const storage = options.storage
+  const checks = storage === undefined ? options.checks : [() => storage.check(), ...options.checks]
+
   app.get('/__heartbeat__', async () => {
-    const base = { version: VERSION, ...(options.storage ? { quota: options.quota } : {}) }
+    const base = { version: VERSION, ...(storage ? { quota: options.quota } : {}) }
     try {
-      const results = await Promise.all([...(options.storage ? [() => options.storage!.check()] : []), ...options.checks].map((check) => check()))
-      const ok = results.every(Boolean)
+      const ok = (await Promise.all(checks.map((check) => check()))).every(Boolean)
       return json(ok ? { ...base, database: 'Ok', status: 'Ok' } : { ...base, database: 'Err', database_msg: 'check failed without error', status: 'Err' })
     } catch (error) {
       options.logger.error('heartbeat database check failed', { error: String(error) })
@@ -40,8 +43,8 @@ export function registerOps(app: Hono, options: OpsOptions): void {
     if (options.lbheartbeatTtlSeconds !== undefined && Date.now() - startedAt > options.lbheartbeatTtlSeconds * 1000) {
       return json({}, 500)
     }
-    if (options.storage === undefined) return json({})
-    const pool = options.storage.poolStatus()
+    if (storage === undefined) return json({})
+    const pool = storage.poolStatus()
     const status = { active_connections: pool.active, idle_connections: pool.idle }
     if (pool.active >= pool.max && pool.idle === 0) {
       exhaustedSince ??= Date.now()

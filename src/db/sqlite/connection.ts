@@ -1,4 +1,5 @@
 import { Database } from 'bun:sqlite'
+import { SyncError } from '../../errors.ts'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
@@ -28,7 +29,7 @@ export class SqliteConnection {
   readonly client: Database
   private users = 1
   private queue: Promise<unknown> = Promise.resolve()
-  private waiting = 0
+  private pending = 0
 
   private constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -39,20 +40,25 @@ export class SqliteConnection {
     this.client.run('PRAGMA foreign_keys = ON')
   }
 
-  /** Runs `work` with the connection to itself; callers queue in arrival order. */
+  /**
+   * Runs `work` with the connection to itself; callers queue in arrival order. A full queue
+   * answers 503 at once rather than letting waiting requests pile up without bound.
+   */
   exclusive<T>(work: () => Promise<T>): Promise<T> {
-    this.waiting++
-    const run = this.queue.then(() => {
-      this.waiting--
-      return work()
-    })
+    if (this.pending >= SqliteConnection.QUEUE_LIMIT) {
+      return Promise.reject(new SyncError('unavailable', 'too many requests waiting for the database'))
+    }
+    this.pending++
+    const run = this.queue.then(work).finally(() => this.pending--)
     this.queue = run.catch(() => undefined)
     return run
   }
 
-  /** Requests queued behind the one running (for lbheartbeat). */
-  get queued(): number {
-    return this.waiting
+  static readonly QUEUE_LIMIT = 1000
+
+  /** Transactions running or waiting (for lbheartbeat). */
+  get inFlight(): number {
+    return this.pending
   }
 
   /** Closes the file once its last user lets go. */

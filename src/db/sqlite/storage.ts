@@ -19,7 +19,7 @@ import type {
   StorageUser,
   TransactionRequest,
 } from '../types.ts'
-import type { SqliteConnection } from './connection.ts'
+import { SqliteConnection } from './connection.ts'
 import { batchUploadItems, batchUploads, bso, collections, userCollections } from './schema.ts'
 
 const TOMBSTONE = 0
@@ -113,7 +113,9 @@ export class SqliteStorage implements StorageBackend {
   }
 
   poolStatus(): PoolStatus {
-    return { active: this.connection.queued > 0 ? 1 : 0, idle: this.connection.queued > 0 ? 0 : 1, max: 1 }
+    // The "pool" of SQLite is the transaction queue: exhausted when it is full.
+    const active = Math.min(this.connection.inFlight, SqliteConnection.QUEUE_LIMIT)
+    return { active, idle: SqliteConnection.QUEUE_LIMIT - active, max: SqliteConnection.QUEUE_LIMIT }
   }
 
   async close(): Promise<void> {

@@ -3,10 +3,12 @@ import { ConfigError } from './config/load.ts'
 import { parseArgs, UsageError, type Command } from './cli/command.ts'
 import { healthcheckCommand } from './cli/healthcheck.ts'
 import { migrateCommand } from './cli/migrate.ts'
+import { nodesCommand } from './cli/nodes.ts'
+import { usersCommand } from './cli/users.ts'
 import { serveCommand } from './cli/serve.ts'
 import { VERSION } from './version.ts'
 
-const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, healthcheckCommand]
+const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, nodesCommand, usersCommand, healthcheckCommand]
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length))

@@ -4,6 +4,10 @@ import { redact } from './db/url.ts'
 import { createApp } from './http/app.ts'
 import { createLogger, silentLogger, type Logger } from './http/logger.ts'
 import { largestRequestBytes } from './storage/limits.ts'
+import { openTokenserverDb } from './db/open-tokenserver.ts'
+import type { TokenserverDb } from './db/tokenserver-types.ts'
+import { bootstrapTokenserver } from './tokenserver/bootstrap.ts'
+import { createTokenserverApi } from './tokenserver/api.ts'
 
 export interface RunningServer {
   url: string
@@ -18,7 +22,8 @@ export async function startServer(settings: Settings, options: { quiet?: boolean
   const storage = settings.syncstorage.enabled
     ? await openStorage(settings.syncstorage.database_url, { runMigrations: settings.syncstorage.run_migrations })
     : undefined
-  const app = createApp({ settings, logger, storage })
+  const tokenserver = settings.tokenserver.enabled ? await openTokenserver(settings, logger) : undefined
+  const app = createApp({ settings, logger, storage, tokenserver: tokenserver?.parts })
   const server = Bun.serve({
     hostname: settings.host,
     port: settings.port,
@@ -31,14 +36,34 @@ export async function startServer(settings: Settings, options: { quiet?: boolean
   logger.info('listening', {
     url,
     storage: settings.syncstorage.enabled ? redact(settings.syncstorage.database_url) : 'disabled',
+    tokenserver: settings.tokenserver.enabled ? redact(settings.tokenserver.database_url) : 'disabled',
     master_secret: settings.masterSecretSource,
   })
+  if (settings.tokenserver.enabled) {
+    logger.info(`Firefox setting: identity.sync.tokenserver.uri = ${settings.public_url}/1.0/sync/1.5`, {
+      hint: 'set it in about:config before signing in to Sync',
+    })
+  }
   return {
     url,
     logger,
     async stop() {
       await server.stop()
-      await storage?.close()
+      await Promise.all([storage?.close(), tokenserver?.db.close()])
     },
   }
+}
+
+/** Opens the tokenserver database, makes sure this server is a storage node, builds the API. */
+async function openTokenserver(settings: Settings, logger: Logger) {
+  const db: TokenserverDb = await openTokenserverDb(settings.tokenserver.database_url, {
+    runMigrations: settings.tokenserver.run_migrations,
+  })
+  const outcome = await bootstrapTokenserver(db, {
+    url: settings.tokenserver.init_node_url,
+    capacity: settings.tokenserver.init_node_capacity,
+    configured: settings.initNodeConfigured,
+  })
+  logger.info('storage node', { ...outcome })
+  return { db, parts: { api: createTokenserverApi({ db, settings, logger }), check: () => db.check() } }
 }

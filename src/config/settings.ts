@@ -17,6 +17,11 @@ export interface Settings extends Omit<RawSettings, 'master_secret' | 'public_ur
   }
   /** Where the master secret came from, for the start-up message (never the secret itself). */
   masterSecretSource: 'configured' | 'generated' | 'stored'
+  /**
+   * Whether the operator named the node URL (`init_node_url` or `public_url`); a URL derived
+   * from the bind address only seeds an empty nodes table.
+   */
+  initNodeConfigured: boolean
 }
 
 /**
@@ -35,6 +40,7 @@ export function resolveSettings(raw: RawSettings): Settings {
     ...raw,
     master_secret: secret.value,
     masterSecretSource: secret.source,
+    initNodeConfigured: raw.tokenserver.init_node_url !== undefined || raw.public_url !== undefined,
     public_url: publicUrl,
     syncstorage: { ...raw.syncstorage, limits },
     tokenserver: {

@@ -1,5 +1,6 @@
 import type { Settings } from '../config/settings.ts'
 import { migrateStorage } from './open.ts'
+import { migrateTokenserverDb } from './open-tokenserver.ts'
 import { redact } from './url.ts'
 
 /** Applies every pending migration of the databases the settings use; returns report lines. */
@@ -8,6 +9,10 @@ export async function migrateAll(settings: Settings): Promise<string[]> {
   if (settings.syncstorage.enabled) {
     const applied = await migrateStorage(settings.syncstorage.database_url)
     lines.push(report('storage', settings.syncstorage.database_url, applied))
+  }
+  if (settings.tokenserver.enabled) {
+    const applied = await migrateTokenserverDb(settings.tokenserver.database_url)
+    lines.push(report('tokenserver', settings.tokenserver.database_url, applied))
   }
   return lines
 }

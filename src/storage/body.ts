@@ -46,10 +46,21 @@ export async function readBodyText(request: Request, cap: number, onError: 'badR
   }
 }
 
-/** JSON text as a value, or a 400 with weave code 8. */
+// Decoded UTF-8 holds no lone surrogates; only a `\uD800`–`\uDFFF` escape can introduce one.
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/
+
+/**
+ * JSON text as a value, or a 400 with weave code 8. An escaped lone surrogate is invalid JSON to
+ * the reference's parser (serde_json) and cannot be stored as UTF-8 without replacing it, so it
+ * is refused rather than silently turned into U+FFFD.
+ */
 export function parseJsonBody(text: string): unknown {
   try {
-    return JSON.parse(text)
+    if (!SURROGATE_ESCAPE.test(text)) return JSON.parse(text)
+    return JSON.parse(text, (key, value) => {
+      if (!key.isWellFormed() || (typeof value === 'string' && !value.isWellFormed())) throw new Error('lone surrogate')
+      return value
+    })
   } catch {
     throw new SyncError('invalidBso', 'body is not valid JSON')
   }

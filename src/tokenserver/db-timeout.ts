@@ -9,11 +9,12 @@ import { SyncError } from '../errors.ts'
 export function withRequestTimeout(db: TokenserverDb, timeoutSeconds: number | undefined): TokenserverDb {
   if (timeoutSeconds === undefined) return db
   const timeoutMs = timeoutSeconds * 1000
-  return new Proxy(db, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property)
+  // An empty target: the proxy then owes no invariants to the properties of `db` (frozen ones included).
+  return new Proxy({} as TokenserverDb, {
+    get(_target, property) {
+      const value: unknown = Reflect.get(db, property)
       if (typeof value !== 'function' || property === 'close') return value
-      return (...args: unknown[]) => withDeadline(value.apply(target, args) as Promise<unknown>, timeoutMs)
+      return (...args: unknown[]) => withDeadline(value.apply(db, args) as Promise<unknown>, timeoutMs)
     },
   })
 }

@@ -3,7 +3,6 @@ import { openStorage } from './db/open.ts'
 import { redact } from './db/url.ts'
 import { createApp } from './http/app.ts'
 import { createLogger, silentLogger, type Logger } from './http/logger.ts'
-import { largestRequestBytes } from './storage/limits.ts'
 import { openTokenserverDb } from './db/open-tokenserver.ts'
 import type { TokenserverDb } from './db/tokenserver-types.ts'
 import { bootstrapTokenserver } from './tokenserver/bootstrap.ts'
@@ -28,8 +27,9 @@ export async function startServer(settings: Settings, options: { quiet?: boolean
     hostname: settings.host,
     port: settings.port,
     fetch: app.fetch,
-    // Room for the largest body any collection accepts; the handlers enforce the real limits.
-    maxRequestBodySize: largestRequestBytes(settings.syncstorage.limits) + 1024,
+    // Bun's own limit answers a bare 413; the handlers refuse an oversized Content-Length before
+    // reading and stop reading a chunked body at the limit, with the protocol's error bodies.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     idleTimeout: settings.actix_keep_alive ?? 75,
   })
   const url = `http://${server.hostname}:${server.port}`

@@ -24,7 +24,8 @@ export function checkContentLength(contentLength: string | undefined, maxRequest
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM keeps a byte-order mark in the text, where JSON.parse refuses it like the reference.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * Reads the body as UTF-8, at most `cap` bytes (a chunked body has no Content-Length to refuse

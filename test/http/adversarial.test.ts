@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { hawkAuthorization } from '../../src/auth/hawk.ts'
 import { backends } from '../support/backends.ts'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { serverForSuite, type TestServer } from '../support/server.ts'
 import type { SyncClient } from '../support/sync-client.ts'
 
 /** Limits small enough that oversized bodies stay small (Bun.serve itself caps at max_request_bytes + 1024). */
@@ -62,11 +62,7 @@ async function expectError(response: Response, status: number, body: string): Pr
 }
 
 describe.each(backends)('hostile requests change nothing on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl(), { syncstorage: { limits: LIMITS } })
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend, { syncstorage: { limits: LIMITS } })
 
   test('malformed JSON in a POST answers 400 with body 8', async () => {
     await expectUnchanged(server, async (client) => {
@@ -285,13 +281,9 @@ describe.each(backends)('hostile requests change nothing on $name', (backend) =>
 })
 
 describe.each(backends)('a commit that fails part-way on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl(), {
+  const server = serverForSuite(backend, {
       syncstorage: { enable_quota: true, enforce_quota: true, limits: { max_quota_limit: 100 } },
     })
-  })
-  afterAll(() => server.stop())
 
   test('a commit refused over quota after applying the staged records leaves nothing visible and keeps the batch', async () => {
     const client = server.client()

@@ -1,15 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { hawkAuthorization } from '../../src/auth/hawk.ts'
 import { mintToken } from '../../src/auth/token.ts'
 import { backends } from '../support/backends.ts'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { serverForSuite } from '../support/server.ts'
 
 describe.each(backends)('Hawk authentication on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl())
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend)
 
   const expectUnauthorized = async (response: Response) => {
     expect(response.status).toBe(401)

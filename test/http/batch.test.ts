@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, setSystemTime, test } from 'bun:test'
+import { afterEach, describe, expect, setSystemTime, test } from 'bun:test'
 import { backends } from '../support/backends.ts'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { serverForSuite } from '../support/server.ts'
 import type { SyncClient } from '../support/sync-client.ts'
 
 interface BatchResult {
@@ -55,11 +55,7 @@ const ids = async (client: SyncClient, collection: string) => (await listing(cli
 const craftedBatchId = (ms: number) => Buffer.from(String(ms)).toString('base64')
 
 describe.each(backends)('batch uploads on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl())
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend)
   afterEach(() => {
     setSystemTime()
   })
@@ -516,13 +512,9 @@ describe.each(backends)('batch uploads on $name', (backend) => {
 })
 
 describe.each(backends)('batch uploads under an enforced quota on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl(), {
+  const server = serverForSuite(backend, {
       syncstorage: { enable_quota: true, enforce_quota: true, limits: { max_quota_limit: 100 } },
     })
-  })
-  afterAll(() => server.stop())
 
   test('creating a batch whose records reach max_quota_limit answers 403 with body 14', async () => {
     const client = server.client()

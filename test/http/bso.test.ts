@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { backends } from '../support/backends.ts'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { serverForSuite } from '../support/server.ts'
 
 describe.each(backends)('BSO endpoints on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl())
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend)
 
   test('PUT answers the write timestamp, equal to X-Last-Modified and X-Weave-Timestamp', async () => {
     const client = server.client()

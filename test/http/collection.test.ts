@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { backends } from '../support/backends.ts'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { serverForSuite } from '../support/server.ts'
 import type { SyncClient } from '../support/sync-client.ts'
 
 interface Record {
@@ -35,11 +35,7 @@ async function pageThrough(client: SyncClient, path: string): Promise<unknown[]>
 }
 
 describe.each(backends)('GET and DELETE of collections on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl())
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend)
 
   test('an unknown collection lists [] with X-Last-Modified 0.00, never 404', async () => {
     const response = await server.client().get('/storage/meta')

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { backends } from '../support/backends.ts'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { serverForSuite } from '../support/server.ts'
 import type { SyncClient } from '../support/sync-client.ts'
 
 interface StoredBso {
@@ -38,11 +38,7 @@ async function createBatch(client: SyncClient, collection: string, records: unkn
 }
 
 describe.each(backends)('concurrent writes on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl())
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend)
 
   test('concurrent POSTs to one collection each succeed with a distinct timestamp or answer 503, and lose no record', async () => {
     const client = server.client()
@@ -98,11 +94,7 @@ describe.each(backends)('concurrent writes on $name', (backend) => {
 })
 
 describe.each(backends)('concurrent batches on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl())
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend)
 
   test('batches created concurrently on one collection get distinct ids', async () => {
     const client = server.client()

@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { backends } from '../support/backends.ts'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { serverForSuite } from '../support/server.ts'
 
 describe.each(backends)('info endpoints on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl())
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend)
 
   test('info/collections of a new user is {} with X-Last-Modified 0.00', async () => {
     const response = await server.client().get('/info/collections')
@@ -101,15 +97,11 @@ describe.each(backends)('info endpoints on $name', (backend) => {
 })
 
 describe.each(backends)('configured limits on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl(), {
+  const server = serverForSuite(backend, {
       syncstorage: {
         limits: { max_post_records: 7, max_post_bytes: 1000, collections: '{"history": {"max_post_bytes": 500}}' },
       },
     })
-  })
-  afterAll(() => server.stop())
 
   test('info/configuration publishes configured values, derived defaults and per-collection overrides', async () => {
     const body = (await server.client().json('GET', '/info/configuration')) as Record<string, unknown>

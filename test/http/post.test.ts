@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { hawkAuthorization } from '../../src/auth/hawk.ts'
 import { backends } from '../support/backends.ts'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { serverForSuite } from '../support/server.ts'
 import type { SyncClient } from '../support/sync-client.ts'
 
 interface PostResult {
@@ -39,11 +39,7 @@ const listing = (client: SyncClient, collection: string) =>
 const CRYPTO_ZERO_IV = JSON.stringify({ ciphertext: 'abc', IV: 'AAAAAAAAAAAAAAAAAAAAAA==', hmac: 'def' })
 
 describe.each(backends)('POST /storage/{collection} on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl())
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend)
 
   test('POST answers 200 with modified, success in request order and an empty failed object', async () => {
     const response = await server.client().post('/storage/bookmarks', [
@@ -420,9 +416,7 @@ describe.each(backends)('POST /storage/{collection} on $name', (backend) => {
 })
 
 describe.each(backends)('POST limits on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl(), {
+  const server = serverForSuite(backend, {
       syncstorage: {
         limits: {
           max_post_records: 3,
@@ -434,8 +428,6 @@ describe.each(backends)('POST limits on $name', (backend) => {
         },
       },
     })
-  })
-  afterAll(() => server.stop())
 
   test('a payload over max_record_payload_bytes fails with "retry bytes"', async () => {
     const client = server.client()
@@ -550,15 +542,11 @@ describe.each(backends)('POST limits on $name', (backend) => {
 })
 
 describe.each(backends)('per-collection limit overrides on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl(), {
+  const server = serverForSuite(backend, {
       syncstorage: {
         limits: { collections: '{"tabs":{"max_record_payload_bytes":10,"max_post_bytes":25,"max_request_bytes":600}}' },
       },
     })
-  })
-  afterAll(() => server.stop())
 
   test('an overridden max_record_payload_bytes applies to its collection only', async () => {
     const client = server.client()
@@ -596,13 +584,9 @@ describe.each(backends)('per-collection limit overrides on $name', (backend) => 
 })
 
 describe.each(backends)('enforced quota on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl(), {
+  const server = serverForSuite(backend, {
       syncstorage: { enable_quota: true, enforce_quota: true, limits: { max_quota_limit: 100 } },
     })
-  })
-  afterAll(() => server.stop())
 
   test('writes below max_quota_limit succeed', async () => {
     const client = server.client()
@@ -654,13 +638,9 @@ describe.each(backends)('enforced quota on $name', (backend) => {
 })
 
 describe.each(backends)('quota enabled but not enforced on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl(), {
+  const server = serverForSuite(backend, {
       syncstorage: { enable_quota: true, enforce_quota: false, limits: { max_quota_limit: 100 } },
     })
-  })
-  afterAll(() => server.stop())
 
   test('POST over max_quota_limit still answers 200 and writes', async () => {
     const client = server.client()

@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { backends } from '../support/backends.ts'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { serverForSuite } from '../support/server.ts'
 
 describe.each(backends)('X-If-Modified-Since and X-If-Unmodified-Since on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl())
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend)
 
   test('GET collection answers 304 with an empty body and no Content-Type when not modified', async () => {
     const client = server.client()

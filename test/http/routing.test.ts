@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { backends } from '../support/backends.ts'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { serverForSuite } from '../support/server.ts'
 
 describe.each(backends)('routing, framing and operational endpoints on $name', (backend) => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer(await backend.freshDatabaseUrl(), { cors_allowed_origin: '*' })
-  })
-  afterAll(() => server.stop())
+  const server = serverForSuite(backend, { cors_allowed_origin: '*' })
 
   test('unknown paths answer 404 with JSON body 0 and an X-Weave-Timestamp', async () => {
     for (const path of ['/nope', '/1.5/12345678901/info/collections', '/1.5/1/storage/bad$name', '/1.5/1/info/collections/', '/1.5/1/storage/a/b/c']) {

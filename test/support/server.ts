@@ -1,7 +1,9 @@
+import { afterAll, beforeAll } from 'bun:test'
 import { randomBytes } from 'node:crypto'
 import { parseSettings } from '../../src/config/load.ts'
 import { resolveSettings } from '../../src/config/settings.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
+import type { TestBackend } from './backends.ts'
 import { SyncClient } from './sync-client.ts'
 
 export interface TestServer {
@@ -48,4 +50,30 @@ function merge(base: SettingsTree, override: SettingsTree): SettingsTree {
     out[key] = bothObjects ? merge(existing as SettingsTree, value as SettingsTree) : value
   }
   return out
+}
+
+/**
+ * One real server on a fresh database of `backend` for the enclosing describe block: started
+ * before its tests, stopped after them.
+ */
+export function serverForSuite(backend: TestBackend, overrides: SettingsTree = {}): TestServer {
+  let running: TestServer | undefined
+  beforeAll(async () => {
+    running = await startTestServer(await backend.freshDatabaseUrl(), overrides)
+  })
+  afterAll(() => running?.stop())
+  const current = (): TestServer => {
+    if (running === undefined) throw new Error('the suite server is not running')
+    return running
+  }
+  return {
+    get url() {
+      return current().url
+    },
+    get masterSecret() {
+      return current().masterSecret
+    },
+    client: (uid, options) => current().client(uid, options),
+    stop: () => current().stop(),
+  }
 }

@@ -88,3 +88,16 @@ export function sqliteMigrationTarget(connection: SqliteConnection): MigrationTa
     },
   }
 }
+
+/**
+ * Another process held the file's write lock longer than busy_timeout: a SyncError of the given
+ * kind (503 either way), so the client retries. Anything else passes through unchanged.
+ */
+export function translateLockError(error: unknown, kind: 'conflict' | 'unavailable'): unknown {
+  if (error instanceof SyncError) return error
+  const code = (error as { code?: string } | undefined)?.code ?? ''
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new SyncError(kind, 'database is locked', { cause: error })
+  }
+  return error
+}

@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, ne, notInArray, sql, type SQL } from 'drizzle-orm'
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
+import type { SQLiteSelect } from 'drizzle-orm/sqlite-core'
 import { SyncError } from '../../errors.ts'
 import { decodeIntegerBatchId, encodeIntegerBatchId, isWellFormedIntegerBatchId } from '../batch-id.ts'
 import {
@@ -19,10 +20,11 @@ import type {
   StorageUser,
   TransactionRequest,
 } from '../types.ts'
-import { SqliteConnection } from './connection.ts'
+import { SqliteConnection, translateLockError } from './connection.ts'
 import { batchUploadItems, batchUploads, bso, collections, userCollections } from './schema.ts'
 
 const TOMBSTONE = 0
+const BSO_COLUMNS = { id: bso.id, modified: bso.modified, payload: bso.payload, sortindex: bso.sortindex }
 
 /** Drizzle types bun:sqlite's `run()` as void; it returns the statement's change count. */
 const changes = (result: unknown): number => (result as { changes: number }).changes
@@ -46,7 +48,7 @@ export class SqliteStorage implements StorageBackend {
       try {
         client.run(request.mode === 'read' ? 'BEGIN' : 'BEGIN IMMEDIATE')
       } catch (error) {
-        throw translate(error)
+        throw translateLockError(error, 'conflict')
       }
       try {
         const tx = await this.open(request)
@@ -55,7 +57,7 @@ export class SqliteStorage implements StorageBackend {
         return result
       } catch (error) {
         if (client.inTransaction) client.run('ROLLBACK')
-        throw translate(error)
+        throw translateLockError(error, 'conflict')
       }
     })
   }
@@ -121,16 +123,6 @@ export class SqliteStorage implements StorageBackend {
   async close(): Promise<void> {
     await this.connection.exclusive(async () => this.connection.close())
   }
-}
-
-function translate(error: unknown): unknown {
-  if (error instanceof SyncError) return error
-  const code = (error as { code?: string } | undefined)?.code ?? ''
-  // Another process holds the write lock longer than busy_timeout: ask the client to retry.
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new SyncError('conflict', 'database is locked', { cause: error })
-  }
-  return error
 }
 
 function prepareStatements(db: BunSQLiteDatabase) {
@@ -310,34 +302,31 @@ class SqliteTx implements StorageTx {
 
   async getBsos(query: BsoQuery): Promise<Bso[]> {
     if (this.collectionId === undefined || query.ids?.length === 0) return []
-    const rows = this.db
-      .select({ id: bso.id, modified: bso.modified, payload: bso.payload, sortindex: bso.sortindex })
-      .from(bso)
-      .where(this.filtered(query, this.collectionId))
-      .orderBy(...this.ordering(query))
-      .limit(query.limit ?? -1)
-      .offset(query.skip)
-      .all()
-    return rows
+    const select = this.db.select(BSO_COLUMNS).from(bso).$dynamic()
+    return this.listing(select, query, this.collectionId).all()
   }
 
   async getBsoIds(query: BsoQuery): Promise<string[]> {
     if (this.collectionId === undefined || query.ids?.length === 0) return []
-    const rows = this.db
-      .select({ id: bso.id })
-      .from(bso)
-      .where(this.filtered(query, this.collectionId))
+    const select = this.db.select({ id: bso.id }).from(bso).$dynamic()
+    return this.listing(select, query, this.collectionId)
+      .all()
+      .map((row) => row.id)
+  }
+
+  /** A collection listing: the query's filters, order, limit and skip. */
+  private listing<Select extends SQLiteSelect>(select: Select, query: BsoQuery, collectionId: number): Select {
+    return select
+      .where(this.filtered(query, collectionId))
       .orderBy(...this.ordering(query))
       .limit(query.limit ?? -1)
       .offset(query.skip)
-      .all()
-    return rows.map((row) => row.id)
   }
 
   async getBso(id: string): Promise<Bso | null> {
     if (this.collectionId === undefined) return null
     const row = this.db
-      .select({ id: bso.id, modified: bso.modified, payload: bso.payload, sortindex: bso.sortindex })
+      .select(BSO_COLUMNS)
       .from(bso)
       .where(and(this.liveBsosOf(this.collectionId), eq(bso.id, id)))
       .get()

@@ -13,7 +13,7 @@ import {
   type UserRecord,
   type UserValues,
 } from '../tokenserver-types.ts'
-import type { SqliteConnection } from './connection.ts'
+import { translateLockError, type SqliteConnection } from './connection.ts'
 import { nodes, services, users } from './tokenserver-schema.ts'
 
 const MAX_USER_ROWS = 20
@@ -74,7 +74,7 @@ export class SqliteTokenserver implements TokenserverDb {
       try {
         return options.transaction === true ? this.connection.client.transaction(work).immediate() : work()
       } catch (error) {
-        throw translate(error)
+        throw translateLockError(error, 'unavailable')
       }
     })
   }
@@ -332,12 +332,3 @@ function prepareUserLookup(db: BunSQLiteDatabase) {
     .prepare()
 }
 
-function translate(error: unknown): unknown {
-  if (error instanceof SyncError) return error
-  const code = (error as { code?: string } | undefined)?.code ?? ''
-  // Another process holds the write lock longer than busy_timeout: the client should retry.
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new SyncError('unavailable', 'database is locked', { cause: error })
-  }
-  return error
-}

@@ -1,10 +1,10 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
-const BINARY = resolve(import.meta.dir, '../../dist/syncserver')
-const hasBinary = existsSync(BINARY)
+const ROOT = resolve(import.meta.dir, '../..')
+const BINARY = join(ROOT, 'dist/syncserver')
 
 const emptyDir = () => mkdtempSync(join(tmpdir(), 'syncserver-bin-'))
 /** Only PATH: no SYNC_* from the developer's shell may leak into "no configuration at all". */
@@ -34,8 +34,14 @@ async function waitFor(url: string, deadline: number): Promise<Response> {
   }
 }
 
-describe.skipIf(!hasBinary)(`compiled binary dist/syncserver${hasBinary ? '' : ' (skipped: run `bun run build` first)'}`, () => {
+describe('compiled binary dist/syncserver', () => {
   const children: ReturnType<typeof Bun.spawn>[] = []
+  // Built here, so the smoke test always runs the binary of the code under test.
+  beforeAll(async () => {
+    const build = Bun.spawn(['bun', 'run', 'build'], { cwd: ROOT, stdout: 'ignore', stderr: 'pipe' })
+    if ((await build.exited) !== 0) throw new Error(`bun run build failed: ${await new Response(build.stderr).text()}`)
+    expect(existsSync(BINARY)).toBe(true)
+  }, 120_000)
   afterAll(() => children.forEach((child) => child.kill('SIGKILL')))
 
   test('runs from an empty folder with no configuration: SQLite file, secret kept beside it, heartbeat 200', async () => {

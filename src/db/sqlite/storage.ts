@@ -1,15 +1,7 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, ne, notInArray, sql, type SQL } from 'drizzle-orm'
-import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
-import type { SQLiteSelect } from 'drizzle-orm/sqlite-core'
+import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { SyncError } from '../../errors.ts'
 import { decodeIntegerBatchId, encodeIntegerBatchId, isWellFormedIntegerBatchId } from '../batch-id.ts'
-import {
-  BATCH_LIFETIME_MS,
-  DEFAULT_TTL_MS,
-  MAX_WRITE_WAIT_MS,
-  nowMillis,
-  type Millis,
-} from '../timestamps.ts'
+import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, MAX_WRITE_WAIT_MS, nowMillis, type Millis } from '../timestamps.ts'
 import type {
   Bso,
   BsoQuery,
@@ -21,42 +13,53 @@ import type {
   TransactionRequest,
 } from '../types.ts'
 import { SqliteConnection, translateLockError } from './connection.ts'
-import { batchUploadItems, batchUploads, bso, collections, userCollections } from './schema.ts'
+import { prepareStatements, type Statements } from './statements.ts'
 
 const TOMBSTONE = 0
-const BSO_COLUMNS = { id: bso.id, modified: bso.modified, payload: bso.payload, sortindex: bso.sortindex }
+/** Filters that pass every row stand in for absent bounds, so one prepared listing fits all. */
+const NO_LOWER_BOUND = -1
+const NO_UPPER_BOUND = Number.MAX_SAFE_INTEGER
 
 /** Drizzle types bun:sqlite's `run()` as void; it returns the statement's change count. */
 const changes = (result: unknown): number => (result as { changes: number }).changes
-const byteLength = (column: SQL | typeof bso.payload) => sql<number>`length(cast(${column} as blob))`
 
 /** Sync storage on embedded SQLite (bun:sqlite through Drizzle). */
 export class SqliteStorage implements StorageBackend {
   readonly engine = 'sqlite'
-  private readonly db: BunSQLiteDatabase
   private readonly collectionIds = new Map<string, number>()
-  readonly statements: ReturnType<typeof prepareStatements>
+  private readonly statements: Statements
+  private readonly begin: { read: () => void; write: () => void; commit: () => void; rollback: () => void }
 
   constructor(private readonly connection: SqliteConnection) {
-    this.db = drizzle({ client: connection.client })
-    this.statements = prepareStatements(this.db)
+    this.statements = prepareStatements(drizzle({ client: connection.client }))
+    const statement = (text: string) => {
+      const prepared = connection.client.prepare(text)
+      return () => void prepared.run()
+    }
+    this.begin = {
+      read: statement('BEGIN'),
+      write: statement('BEGIN IMMEDIATE'),
+      commit: statement('COMMIT'),
+      rollback: statement('ROLLBACK'),
+    }
   }
 
   withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
     return this.connection.exclusive(async () => {
       const client = this.connection.client
       try {
-        client.run(request.mode === 'read' ? 'BEGIN' : 'BEGIN IMMEDIATE')
+        if (request.mode === 'read') this.begin.read()
+        else this.begin.write()
       } catch (error) {
         throw translateLockError(error, 'conflict')
       }
       try {
         const tx = await this.open(request)
         const result = await work(tx)
-        client.run('COMMIT')
+        this.begin.commit()
         return result
       } catch (error) {
-        if (client.inTransaction) client.run('ROLLBACK')
+        if (client.inTransaction) this.begin.rollback()
         throw translateLockError(error, 'conflict')
       }
     })
@@ -64,14 +67,14 @@ export class SqliteStorage implements StorageBackend {
 
   private async open(request: TransactionRequest): Promise<SqliteTx> {
     const { user } = request
-    if (request.mode === 'wipe') return new SqliteTx(this.db, this.statements, user, undefined, nowMillis())
+    if (request.mode === 'wipe') return new SqliteTx(this.statements, user, undefined, nowMillis())
     if (request.mode === 'read') {
       const id = request.collection === undefined ? undefined : this.findCollectionId(request.collection)
-      return new SqliteTx(this.db, this.statements, user, id, nowMillis())
+      return new SqliteTx(this.statements, user, id, nowMillis())
     }
     const collectionId = this.collectionIdFor(request.collection)
     const timestamp = await this.writeTimestamp(user.uid, collectionId)
-    return new SqliteTx(this.db, this.statements, user, collectionId, timestamp)
+    return new SqliteTx(this.statements, user, collectionId, timestamp)
   }
 
   /**
@@ -125,83 +128,10 @@ export class SqliteStorage implements StorageBackend {
   }
 }
 
-function prepareStatements(db: BunSQLiteDatabase) {
-  const p = <N extends string>(name: N) => sql.placeholder(name)
-  const given = (name: string) => sql`${p(name)} is not null`
-  return {
-    collectionByName: db.select({ id: collections.id }).from(collections).where(eq(collections.name, p('name'))).prepare(),
-    insertCollection: db.insert(collections).values({ name: p('name') }).onConflictDoNothing().prepare(),
-    collectionModified: db
-      .select({ lastModified: userCollections.lastModified })
-      .from(userCollections)
-      .where(and(eq(userCollections.userid, p('userid')), eq(userCollections.collection, p('collection'))))
-      .prepare(),
-    storageModified: db
-      .select({ modified: sql<number>`coalesce(max(${userCollections.lastModified}), 0)` })
-      .from(userCollections)
-      .where(eq(userCollections.userid, p('userid')))
-      .prepare(),
-    touchCollection: db
-      .insert(userCollections)
-      .values({ userid: p('userid'), collection: p('collection'), lastModified: p('modified') })
-      .onConflictDoUpdate({
-        target: [userCollections.userid, userCollections.collection],
-        set: { lastModified: sql`excluded.last_modified` },
-      })
-      .prepare(),
-    upsertBso: db
-      .insert(bso)
-      .values({
-        userid: p('userid'),
-        collection: p('collection'),
-        id: p('id'),
-        sortindex: p('sortindex'),
-        payload: sql`coalesce(${p('payload')}, '')`,
-        modified: p('modified'),
-        ttl: sql`coalesce(${p('expiry')}, ${p('defaultExpiry')})`,
-      })
-      .onConflictDoUpdate({
-        target: [bso.userid, bso.collection, bso.id],
-        set: {
-          sortindex: sql`coalesce(${p('sortindex')}, ${bso.sortindex})`,
-          payload: sql`coalesce(${p('payload')}, ${bso.payload})`,
-          ttl: sql`coalesce(${p('expiry')}, ${bso.ttl})`,
-          // A ttl-only update keeps `modified` (storage-api.md §9); a batch commit always moves it.
-          modified: sql`case when ${p('touch')} = 1 or ${given('payload')} or ${given('sortindex')} then ${p('modified')} else ${bso.modified} end`,
-        },
-      })
-      .prepare(),
-    stageBso: db
-      .insert(batchUploadItems)
-      .values({
-        batch: p('batch'),
-        userid: p('userid'),
-        id: p('id'),
-        sortindex: p('sortindex'),
-        payload: p('payload'),
-        payloadSize: p('payloadSize'),
-        ttlOffset: p('ttl'),
-      })
-      .onConflictDoUpdate({
-        target: [batchUploadItems.batch, batchUploadItems.userid, batchUploadItems.id],
-        set: {
-          sortindex: sql`coalesce(${p('sortindex')}, ${batchUploadItems.sortindex})`,
-          payload: sql`coalesce(${p('payload')}, ${batchUploadItems.payload})`,
-          payloadSize: sql`coalesce(${p('payloadSize')}, ${batchUploadItems.payloadSize})`,
-          ttlOffset: sql`coalesce(${p('ttl')}, ${batchUploadItems.ttlOffset})`,
-        },
-      })
-      .prepare(),
-  }
-}
-
-type Statements = ReturnType<typeof prepareStatements>
-
 class SqliteTx implements StorageTx {
   private readonly uid: number
 
   constructor(
-    private readonly db: BunSQLiteDatabase,
     private readonly statements: Statements,
     user: StorageUser,
     private readonly collectionId: number | undefined,
@@ -216,127 +146,76 @@ class SqliteTx implements StorageTx {
     return this.collectionId
   }
 
-  private liveBsosOf(collectionId: number) {
-    return and(eq(bso.userid, this.uid), eq(bso.collection, collectionId), gt(bso.ttl, this.timestamp))
+  private get user() {
+    return { userid: this.uid }
+  }
+
+  private collectionKey(collection: number) {
+    return { userid: this.uid, collection }
   }
 
   async storageTimestamp(): Promise<Millis> {
-    return this.statements.storageModified.get({ userid: this.uid })?.modified ?? 0
+    return this.statements.storageModified.get(this.user)?.modified ?? 0
   }
 
   async collectionTimestamp(): Promise<Millis> {
     if (this.collectionId === undefined) return 0
-    return this.statements.collectionModified.get({ userid: this.uid, collection: this.collectionId })?.lastModified ?? 0
+    return this.statements.collectionModified.get(this.collectionKey(this.collectionId))?.lastModified ?? 0
   }
 
   async bsoTimestamp(id: string): Promise<Millis> {
     if (this.collectionId === undefined) return 0
-    const row = this.db
-      .select({ modified: bso.modified })
-      .from(bso)
-      .where(and(eq(bso.userid, this.uid), eq(bso.collection, this.collectionId), eq(bso.id, id)))
-      .get()
-    return row?.modified ?? 0
+    return this.statements.bsoModified.get({ ...this.collectionKey(this.collectionId), id })?.modified ?? 0
   }
 
   async collectionTimestamps(): Promise<Map<string, Millis>> {
-    const rows = this.db
-      .select({ name: collections.name, modified: userCollections.lastModified })
-      .from(userCollections)
-      .innerJoin(collections, eq(collections.id, userCollections.collection))
-      .where(and(eq(userCollections.userid, this.uid), ne(userCollections.collection, TOMBSTONE)))
-      .all()
-    return new Map(rows.map((row) => [row.name, row.modified]))
+    return toMap(this.statements.collectionTimestamps.all(this.user))
   }
 
   async collectionCounts(): Promise<Map<string, number>> {
-    return this.perCollection(sql<number>`count(*)`)
+    return toMap(this.statements.collectionCounts.all({ ...this.user, now: this.timestamp }))
   }
 
   async collectionUsage(): Promise<Map<string, number>> {
-    return this.perCollection(sql<number>`sum(${byteLength(bso.payload)})`)
-  }
-
-  private perCollection(aggregate: SQL<number>): Map<string, number> {
-    const rows = this.db
-      .select({ name: collections.name, value: aggregate })
-      .from(bso)
-      .innerJoin(collections, eq(collections.id, bso.collection))
-      .where(and(eq(bso.userid, this.uid), gt(bso.ttl, this.timestamp)))
-      .groupBy(bso.collection)
-      .all()
-    return new Map(rows.map((row) => [row.name, row.value]))
+    return toMap(this.statements.collectionUsage.all({ ...this.user, now: this.timestamp }))
   }
 
   async storageUsage(): Promise<number> {
-    const row = this.db
-      .select({ bytes: sql<number>`coalesce(sum(${byteLength(bso.payload)}), 0)` })
-      .from(bso)
-      .where(and(eq(bso.userid, this.uid), gt(bso.ttl, this.timestamp)))
-      .get()
-    return row?.bytes ?? 0
+    return this.statements.storageUsage.get({ ...this.user, now: this.timestamp })?.bytes ?? 0
   }
 
-  private filtered(query: BsoQuery, collectionId: number) {
-    const conditions: (SQL | undefined)[] = [this.liveBsosOf(collectionId)]
-    if (query.ids !== undefined) conditions.push(inArray(bso.id, [...query.ids]))
-    if (query.newer !== undefined) conditions.push(gt(bso.modified, query.newer))
-    if (query.older !== undefined) conditions.push(lt(bso.modified, query.older))
-    if (query.atMost !== undefined) conditions.push(lte(bso.modified, query.atMost))
-    if (query.atLeast !== undefined) conditions.push(gte(bso.modified, query.atLeast))
-    return and(...conditions)
-  }
-
-  private ordering(query: BsoQuery) {
-    switch (query.sort) {
-      case 'oldest':
-        return [asc(bso.modified), asc(bso.id)]
-      // SQLite sorts NULL lowest, so records without a sortindex come last.
-      case 'index':
-        return [desc(bso.sortindex), desc(bso.id)]
-      case 'newest':
-      case 'none':
-        return [desc(bso.modified), desc(bso.id)]
+  private listingParameters(query: BsoQuery, collectionId: number) {
+    return {
+      ...this.collectionKey(collectionId),
+      now: this.timestamp,
+      ids: query.ids === undefined ? null : JSON.stringify(query.ids),
+      newer: query.newer ?? NO_LOWER_BOUND,
+      older: query.older ?? NO_UPPER_BOUND,
+      atLeast: query.atLeast ?? NO_LOWER_BOUND,
+      atMost: query.atMost ?? NO_UPPER_BOUND,
+      limit: query.limit ?? -1,
+      skip: query.skip,
     }
   }
 
   async getBsos(query: BsoQuery): Promise<Bso[]> {
     if (this.collectionId === undefined || query.ids?.length === 0) return []
-    const select = this.db.select(BSO_COLUMNS).from(bso).$dynamic()
-    return this.listing(select, query, this.collectionId).all()
+    return this.statements.listing.records[query.sort].all(this.listingParameters(query, this.collectionId))
   }
 
   async getBsoIds(query: BsoQuery): Promise<string[]> {
     if (this.collectionId === undefined || query.ids?.length === 0) return []
-    const select = this.db.select({ id: bso.id }).from(bso).$dynamic()
-    return this.listing(select, query, this.collectionId)
-      .all()
-      .map((row) => row.id)
-  }
-
-  /** A collection listing: the query's filters, order, limit and skip. */
-  private listing<Select extends SQLiteSelect>(select: Select, query: BsoQuery, collectionId: number): Select {
-    return select
-      .where(this.filtered(query, collectionId))
-      .orderBy(...this.ordering(query))
-      .limit(query.limit ?? -1)
-      .offset(query.skip)
+    return this.statements.listing.ids[query.sort].all(this.listingParameters(query, this.collectionId)).map((row) => row.id)
   }
 
   async getBso(id: string): Promise<Bso | null> {
     if (this.collectionId === undefined) return null
-    const row = this.db
-      .select(BSO_COLUMNS)
-      .from(bso)
-      .where(and(this.liveBsosOf(this.collectionId), eq(bso.id, id)))
-      .get()
-    return row ?? null
+    return this.statements.getBso.get({ ...this.collectionKey(this.collectionId), now: this.timestamp, id }) ?? null
   }
 
   private upsert(write: BsoWrite, touch: boolean): void {
     this.statements.upsertBso.run({
-      userid: this.uid,
-      collection: this.writeCollection,
+      ...this.collectionKey(this.writeCollection),
       id: write.id,
       sortindex: write.sortindex ?? null,
       payload: write.payload ?? null,
@@ -347,8 +226,8 @@ class SqliteTx implements StorageTx {
     })
   }
 
-  private touch(collectionId: number): void {
-    this.statements.touchCollection.run({ userid: this.uid, collection: collectionId, modified: this.timestamp })
+  private touch(collection: number): void {
+    this.statements.touchCollection.run({ ...this.collectionKey(collection), modified: this.timestamp })
   }
 
   async putBsos(writes: readonly BsoWrite[]): Promise<void> {
@@ -357,48 +236,31 @@ class SqliteTx implements StorageTx {
   }
 
   async deleteBso(id: string): Promise<boolean> {
-    const collectionId = this.writeCollection
-    const result = this.db.delete(bso).where(and(this.liveBsosOf(collectionId), eq(bso.id, id))).run()
-    if (changes(result) === 0) return false
-    this.touch(collectionId)
+    const key = this.collectionKey(this.writeCollection)
+    if (changes(this.statements.deleteLiveBso.run({ ...key, now: this.timestamp, id })) === 0) return false
+    this.touch(key.collection)
     return true
   }
 
   async deleteBsos(ids: readonly string[]): Promise<void> {
-    const collectionId = this.writeCollection
-    this.db
-      .delete(bso)
-      .where(and(eq(bso.userid, this.uid), eq(bso.collection, collectionId), inArray(bso.id, [...ids])))
-      .run()
-    this.touch(collectionId)
+    const key = this.collectionKey(this.writeCollection)
+    this.statements.deleteBsoList.run({ ...key, ids: JSON.stringify(ids) })
+    this.touch(key.collection)
   }
 
   async deleteCollection(): Promise<void> {
-    const collectionId = this.writeCollection
-    const ofCollection = (table: typeof bso | typeof userCollections) =>
-      and(eq(table.userid, this.uid), eq(table.collection, collectionId))
-    const deletedBsos = changes(this.db.delete(bso).where(ofCollection(bso)).run())
-    const deletedRow = changes(this.db.delete(userCollections).where(ofCollection(userCollections)).run())
-    this.deleteBatches(eq(batchUploads.collection, collectionId))
-    if (deletedBsos + deletedRow > 0) this.touch(TOMBSTONE)
+    const key = this.collectionKey(this.writeCollection)
+    const deleted = changes(this.statements.deleteCollectionBsos.run(key)) + changes(this.statements.deleteCollectionRow.run(key))
+    this.statements.deleteCollectionBatchItems.run(key)
+    this.statements.deleteCollectionBatches.run(key)
+    if (deleted > 0) this.touch(TOMBSTONE)
   }
 
   async deleteStorage(): Promise<void> {
-    this.db.delete(bso).where(eq(bso.userid, this.uid)).run()
-    this.db.delete(userCollections).where(eq(userCollections.userid, this.uid)).run()
-    this.deleteBatches(undefined)
-  }
-
-  private deleteBatches(filter: SQL | undefined): void {
-    const batches = this.db
-      .select({ batch: batchUploads.batch })
-      .from(batchUploads)
-      .where(and(eq(batchUploads.userid, this.uid), filter))
-    this.db
-      .delete(batchUploadItems)
-      .where(and(eq(batchUploadItems.userid, this.uid), inArray(batchUploadItems.batch, batches)))
-      .run()
-    this.db.delete(batchUploads).where(and(eq(batchUploads.userid, this.uid), filter)).run()
+    this.statements.deleteUserBsos.run(this.user)
+    this.statements.deleteUserCollections.run(this.user)
+    this.statements.deleteUserBatchItems.run(this.user)
+    this.statements.deleteUserBatches.run(this.user)
   }
 
   /**
@@ -406,46 +268,29 @@ class SqliteTx implements StorageTx {
    * backends; a collision (same user, same tick) moves to the next number.
    */
   async createBatch(): Promise<string> {
-    const collection = this.writeCollection
+    const key = this.collectionKey(this.writeCollection)
     for (let attempt = 0; attempt < 5; attempt++) {
       const batch = this.timestamp + (this.uid % 10) + attempt
-      const inserted = this.db
-        .insert(batchUploads)
-        .values({ batch, userid: this.uid, collection })
-        .onConflictDoNothing()
-        .run()
-      if (changes(inserted) === 1) return encodeIntegerBatchId(batch)
+      if (changes(this.statements.createBatch.run({ ...key, batch })) === 1) return encodeIntegerBatchId(batch)
     }
     throw new SyncError('conflict', 'could not allocate a batch id')
   }
 
-  private batchFilter(batchId: string) {
-    return and(eq(batchUploadItems.batch, decodeIntegerBatchId(batchId)), eq(batchUploadItems.userid, this.uid))
+  private batchKey(batchId: string) {
+    return { userid: this.uid, batch: decodeIntegerBatchId(batchId) }
   }
 
   async batchIsOpen(batchId: string): Promise<boolean> {
-    const batch = decodeIntegerBatchId(batchId)
-    if (batch + BATCH_LIFETIME_MS <= this.timestamp) return false
-    const row = this.db
-      .select({ batch: batchUploads.batch })
-      .from(batchUploads)
-      .where(
-        and(
-          eq(batchUploads.batch, batch),
-          eq(batchUploads.userid, this.uid),
-          eq(batchUploads.collection, this.writeCollection),
-        ),
-      )
-      .get()
-    return row !== undefined
+    const key = this.batchKey(batchId)
+    if (key.batch + BATCH_LIFETIME_MS <= this.timestamp) return false
+    return this.statements.openBatch.get({ ...key, collection: this.writeCollection }) !== undefined
   }
 
   async appendToBatch(batchId: string, writes: readonly BsoWrite[]): Promise<void> {
-    const batch = decodeIntegerBatchId(batchId)
+    const key = this.batchKey(batchId)
     for (const write of writes) {
       this.statements.stageBso.run({
-        batch,
-        userid: this.uid,
+        ...key,
         id: write.id,
         sortindex: write.sortindex ?? null,
         payload: write.payload ?? null,
@@ -456,58 +301,29 @@ class SqliteTx implements StorageTx {
   }
 
   async stagedBytes(batchId: string, excludingIds: readonly string[]): Promise<number> {
-    const row = this.db
-      .select({ bytes: sql<number>`coalesce(sum(${batchUploadItems.payloadSize}), 0)` })
-      .from(batchUploadItems)
-      .where(and(this.batchFilter(batchId), excludingIds.length > 0 ? notInArray(batchUploadItems.id, [...excludingIds]) : undefined))
-      .get()
-    return row?.bytes ?? 0
+    return this.statements.stagedBytes.get({ ...this.batchKey(batchId), excluding: JSON.stringify(excludingIds) })?.bytes ?? 0
   }
 
   async commitBatch(batchId: string): Promise<void> {
-    const staged = this.db
-      .select({
-        id: batchUploadItems.id,
-        sortindex: batchUploadItems.sortindex,
-        payload: batchUploadItems.payload,
-        ttl: batchUploadItems.ttlOffset,
-      })
-      .from(batchUploadItems)
-      .where(this.batchFilter(batchId))
-      .all()
-    for (const item of staged) {
+    const key = this.batchKey(batchId)
+    for (const item of this.statements.stagedItems.all(key)) {
       this.upsert(
         { id: item.id, payload: item.payload ?? undefined, sortindex: item.sortindex ?? undefined, ttl: item.ttl ?? undefined },
         true,
       )
     }
     this.touch(this.writeCollection)
-    this.db.delete(batchUploadItems).where(this.batchFilter(batchId)).run()
-    this.db
-      .delete(batchUploads)
-      .where(and(eq(batchUploads.batch, decodeIntegerBatchId(batchId)), eq(batchUploads.userid, this.uid)))
-      .run()
+    this.statements.deleteBatchItems.run(key)
+    this.statements.deleteBatch.run(key)
   }
 
   async refreshCollectionTotals(): Promise<void> {
-    const collectionId = this.writeCollection
-    const live = this.liveBsosOf(collectionId)
-    this.db
-      .update(userCollections)
-      .set({
-        totalBytes: sql`(select coalesce(sum(${byteLength(bso.payload)}), 0) from ${bso} where ${live})`,
-        count: sql`(select count(*) from ${bso} where ${live})`,
-      })
-      .where(and(eq(userCollections.userid, this.uid), eq(userCollections.collection, collectionId)))
-      .run()
+    this.statements.refreshTotals.run({ ...this.collectionKey(this.writeCollection), now: this.timestamp })
   }
 
   async quotaUsage(): Promise<number> {
-    const row = this.db
-      .select({ bytes: sql<number>`coalesce(sum(${userCollections.totalBytes}), 0)` })
-      .from(userCollections)
-      .where(eq(userCollections.userid, this.uid))
-      .get()
-    return row?.bytes ?? 0
+    return this.statements.quotaUsage.get(this.user)?.bytes ?? 0
   }
 }
+
+const toMap = (rows: { name: string; value: number }[]): Map<string, number> => new Map(rows.map((row) => [row.name, row.value]))

@@ -19,7 +19,11 @@ export interface RunningServer {
 export async function startServer(settings: Settings, options: { quiet?: boolean } = {}): Promise<RunningServer> {
   const logger = options.quiet ? silentLogger : createLogger({ human: settings.human_logs })
   const storage = settings.syncstorage.enabled
-    ? await openStorage(settings.syncstorage.database_url, { runMigrations: settings.syncstorage.run_migrations })
+    ? await openStorage(settings.syncstorage.database_url, {
+        runMigrations: settings.syncstorage.run_migrations,
+        poolMaxSize: settings.syncstorage.database_pool_max_size,
+        connectionTimeoutSeconds: settings.syncstorage.database_pool_connection_timeout,
+      })
     : undefined
   const tokenserver = settings.tokenserver.enabled ? await openTokenserver(settings, logger) : undefined
   const app = createApp({ settings, logger, storage, tokenserver: tokenserver?.parts })
@@ -58,6 +62,8 @@ export async function startServer(settings: Settings, options: { quiet?: boolean
 async function openTokenserver(settings: Settings, logger: Logger) {
   const db: TokenserverDb = await openTokenserverDb(settings.tokenserver.database_url, {
     runMigrations: settings.tokenserver.run_migrations,
+    poolMaxSize: settings.tokenserver.database_pool_max_size,
+    connectionTimeoutSeconds: settings.tokenserver.database_pool_connection_timeout,
   })
   const outcome = await bootstrapTokenserver(db, {
     url: settings.tokenserver.init_node_url,

@@ -1,3 +1,4 @@
+import type { MigrationReport } from './migrations/apply.ts'
 import type { Settings } from '../config/settings.ts'
 import { migrateStorage } from './open.ts'
 import { migrateTokenserverDb } from './open-tokenserver.ts'
@@ -17,7 +18,10 @@ export async function migrateAll(settings: Settings): Promise<string[]> {
   return lines
 }
 
-const report = (what: string, url: string, applied: string[]) =>
-  applied.length === 0
-    ? `${what} database ${redact(url)}: up to date`
-    : `${what} database ${redact(url)}: applied ${applied.join(', ')}`
+function report(what: string, url: string, { applied, adopted }: MigrationReport): string {
+  const done = [
+    ...(adopted === undefined ? [] : [`adopted the syncstorage-rs schema as ${adopted} (no data changed)`]),
+    ...(applied.length === 0 ? [] : [`applied ${applied.join(', ')}`]),
+  ]
+  return `${what} database ${redact(url)}: ${done.length === 0 ? 'up to date' : done.join('; ')}`
+}

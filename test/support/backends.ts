@@ -1,11 +1,17 @@
+import { describe, test } from 'bun:test'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import mysql from 'mysql2/promise'
+import postgres from 'postgres'
 
 /**
  * The storage engines the HTTP suites run against. Every suite calls `describe.each(backends)`,
- * so one assertion covers every engine; an engine whose server is unreachable is listed with
- * `skip` and its reason, so the skip shows in the output.
+ * so one assertion covers every engine. PostgreSQL and MySQL/MariaDB are used when their
+ * servers answer on 127.0.0.1 (or at SYNCSERVER_TEST_POSTGRES_URL / SYNCSERVER_TEST_MYSQL_URL,
+ * admin URLs); an engine that does not answer is left out of `backends` and reported as a
+ * skipped suite with the reason. SYNCSERVER_TEST_BACKENDS=sqlite,postgres narrows the list.
  */
 export interface TestBackend {
   name: string
@@ -15,6 +21,32 @@ export interface TestBackend {
   skip?: string
 }
 
+const POSTGRES_ADMIN_URL = process.env.SYNCSERVER_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const MYSQL_ADMIN_URL = process.env.SYNCSERVER_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306'
+
+/** Test databases are named after the process, so later runs can drop those of finished ones. */
+const PREFIX = 'syncserver_test_'
+let databaseCount = 0
+const freshDatabaseName = () => `${PREFIX}${process.pid}_${++databaseCount}_${randomBytes(3).toString('hex')}`
+
+function isLeftover(name: string): boolean {
+  const pid = Number(name.slice(PREFIX.length).split('_')[0])
+  if (!Number.isInteger(pid) || pid === process.pid) return false
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch {
+    return true
+  }
+}
+
+/** `url` with its path replaced by `database`. */
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
 const sqlite: TestBackend = {
   name: 'sqlite',
   async freshDatabaseUrl() {
@@ -22,4 +54,94 @@ const sqlite: TestBackend = {
   },
 }
 
-export const backends: TestBackend[] = [sqlite]
+const postgresBackend: TestBackend = {
+  name: 'postgres',
+  async freshDatabaseUrl() {
+    const admin = postgres(POSTGRES_ADMIN_URL, { max: 1, onnotice: () => {} })
+    try {
+      const name = freshDatabaseName()
+      await admin.unsafe(`CREATE DATABASE "${name}"`)
+      return withDatabase(POSTGRES_ADMIN_URL, name)
+    } finally {
+      await admin.end()
+    }
+  },
+}
+
+const mysqlBackend: TestBackend = {
+  name: 'mysql',
+  async freshDatabaseUrl() {
+    const admin = await mysql.createConnection({ uri: MYSQL_ADMIN_URL })
+    try {
+      const name = freshDatabaseName()
+      await admin.query(`CREATE DATABASE \`${name}\``)
+      return withDatabase(MYSQL_ADMIN_URL, name)
+    } finally {
+      await admin.end()
+    }
+  },
+}
+
+/** Why an engine's server cannot be used here, or undefined when it answers. */
+async function unreachable(probe: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await probe()
+    return undefined
+  } catch (error) {
+    return `server unreachable (${(error as Error).message || String(error)})`
+  }
+}
+
+/** Reachable? Then also drop the databases earlier, finished test processes left behind. */
+async function probePostgres(): Promise<void> {
+  const admin = postgres(POSTGRES_ADMIN_URL, { max: 1, connect_timeout: 3, onnotice: () => {} })
+  try {
+    const rows = await admin<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE ${`${PREFIX}%`}`
+    for (const { datname } of rows.filter((row) => isLeftover(row.datname))) {
+      await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {})
+    }
+  } finally {
+    await admin.end({ timeout: 1 })
+  }
+}
+
+async function probeMysql(): Promise<void> {
+  const admin = await mysql.createConnection({ uri: MYSQL_ADMIN_URL, connectTimeout: 3000 })
+  try {
+    const [rows] = await admin.query<mysql.RowDataPacket[]>('SHOW DATABASES LIKE ?', [`${PREFIX}%`])
+    for (const row of rows) {
+      const name = Object.values(row)[0] as string
+      if (isLeftover(name)) await admin.query(`DROP DATABASE IF EXISTS \`${name}\``).catch(() => {})
+    }
+  } finally {
+    await admin.end()
+  }
+}
+
+const wanted = process.env.SYNCSERVER_TEST_BACKENDS?.split(',').map((name) => name.trim())
+
+async function availability(backend: TestBackend, probe?: () => Promise<unknown>): Promise<TestBackend> {
+  if (wanted !== undefined && !wanted.includes(backend.name)) return { ...backend, skip: 'not in SYNCSERVER_TEST_BACKENDS' }
+  const reason = probe === undefined ? undefined : await unreachable(probe)
+  return reason === undefined ? backend : { ...backend, skip: reason }
+}
+
+/** Every engine, with `skip` set on those not usable here. */
+export const allBackends: TestBackend[] = await Promise.all([
+  availability(sqlite),
+  availability(postgresBackend, probePostgres),
+  availability(mysqlBackend, probeMysql),
+])
+
+/** The engines the suites run against. */
+export const backends: TestBackend[] = allBackends.filter((backend) => backend.skip === undefined)
+
+/** One backend by name, when it is usable here (for engine-specific suites). */
+export function backendNamed(name: string): TestBackend | undefined {
+  return backends.find((backend) => backend.name === name)
+}
+
+// Each skipped engine shows up in the report of every suite file, with its reason.
+for (const backend of allBackends) {
+  if (backend.skip !== undefined) describe.skip(`${backend.name} backend (${backend.skip})`, () => test('skipped', () => {}))
+}

@@ -47,7 +47,7 @@ export const bsos = pgTable(
       columns: [t.userId, t.collectionId],
       foreignColumns: [userCollections.userId, userCollections.collectionId],
     }).onDelete('cascade'),
-    index('bsos_modified_idx').on(t.userId, t.collectionId, t.modified.desc()),
+    index('bsos_modified_idx').on(t.userId, t.collectionId, t.modified.desc().nullsFirst()),
     index('bsos_expiry_idx').on(t.userId, t.collectionId, t.expiry),
   ],
 )

@@ -86,6 +86,13 @@ export function sqliteMigrationTarget(connection: SqliteConnection): MigrationTa
         client.run('INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)', [migration.hash, migration.when])
       })()
     },
+    async record(migration: EmbeddedMigration) {
+      client.run('INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)', [migration.hash, migration.when])
+    },
+    async tableNames() {
+      const rows = client.query("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]
+      return new Set(rows.map((row) => row.name))
+    },
   }
 }
 

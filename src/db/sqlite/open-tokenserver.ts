@@ -1,4 +1,4 @@
-import { applyMigrations } from '../migrations/apply.ts'
+import { applyMigrations, type MigrationReport } from '../migrations/apply.ts'
 import { embeddedMigrations } from '../migrations/embed.ts' with { type: 'macro' }
 import { migrateOrRefuse } from '../migrations/require.ts'
 import { SqliteConnection, sqliteMigrationTarget } from './connection.ts'
@@ -19,7 +19,7 @@ export async function openSqliteTokenserver(path: string, options: { runMigratio
 }
 
 /** Applies the tokenserver migrations; returns the tags it applied. */
-export async function migrateSqliteTokenserver(path: string): Promise<string[]> {
+export async function migrateSqliteTokenserver(path: string): Promise<MigrationReport> {
   const connection = SqliteConnection.shared(path)
   try {
     return await applyMigrations(sqliteMigrationTarget(connection), TOKENSERVER_MIGRATIONS)

@@ -1,4 +1,4 @@
-import { applyMigrations } from '../migrations/apply.ts'
+import { applyMigrations, type MigrationReport } from '../migrations/apply.ts'
 import { embeddedMigrations } from '../migrations/embed.ts' with { type: 'macro' }
 import { migrateOrRefuse } from '../migrations/require.ts'
 import { SqliteConnection, sqliteMigrationTarget } from './connection.ts'
@@ -17,7 +17,7 @@ export async function openSqliteStorage(path: string, options: { runMigrations: 
   return new SqliteStorage(connection)
 }
 
-export async function migrateSqliteStorage(path: string): Promise<string[]> {
+export async function migrateSqliteStorage(path: string): Promise<MigrationReport> {
   const connection = SqliteConnection.shared(path)
   try {
     return await applyMigrations(sqliteMigrationTarget(connection), STORAGE_MIGRATIONS)

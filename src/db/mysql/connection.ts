@@ -1,0 +1,253 @@
+import mysql from 'mysql2/promise'
+import { fillPlaceholders, type SQL } from 'drizzle-orm'
+import { MySqlDialect } from 'drizzle-orm/mysql-core'
+import { SyncError } from '../../errors.ts'
+import type { EmbeddedMigration } from '../migrations/embed.ts'
+import type { MigrationTarget } from '../migrations/apply.ts'
+import { CONNECTION_LOST_CODES, ConnectionGate } from '../pooled.ts'
+import type { PoolStatus } from '../types.ts'
+
+export interface PoolOptions {
+  poolMaxSize: number
+  connectionTimeoutSeconds: number
+}
+
+const dialect = new MySqlDialect()
+
+/** A statement rendered once by Drizzle; `bind` orders the values for its placeholders. */
+export class MysqlStatement {
+  readonly text: string
+  private readonly params: unknown[]
+
+  constructor(query: SQL | { toSQL(): { sql: string; params: unknown[] } }) {
+    const rendered = 'toSQL' in query ? query.toSQL() : dialect.sqlToQuery(query)
+    this.text = rendered.sql
+    this.params = rendered.params
+  }
+
+  bind(values: Record<string, unknown>): unknown[] {
+    return fillPlaceholders(this.params, values)
+  }
+}
+
+/** The OK packet of a data-changing statement. */
+export interface Changed {
+  affectedRows: number
+  insertId: number
+}
+
+/**
+ * One pooled connection, checked out for one transaction. Statements go over the text protocol
+ * with the values escaped by mysql2: one round trip each, whatever their shape (multi-row
+ * inserts, IN lists), and no per-connection statement cache to fill.
+ */
+export class MysqlSession {
+  private lost = false
+
+  constructor(private readonly connection: mysql.PoolConnection) {}
+
+  get usable(): boolean {
+    return !this.lost
+  }
+
+  /** Closes the connection at the end instead of returning it to the pool. */
+  discard(): void {
+    this.lost = true
+  }
+
+  /** Rows as arrays, in select-list order. */
+  async rows(text: string, params: readonly unknown[]): Promise<unknown[][]> {
+    const [rows] = await this.send(text, params, true)
+    return rows as unknown[][]
+  }
+
+  async change(text: string, params: readonly unknown[]): Promise<Changed> {
+    const [result] = await this.send(text, params, false)
+    const header = result as mysql.ResultSetHeader
+    return { affectedRows: header.affectedRows, insertId: Number(header.insertId) }
+  }
+
+  run(statement: MysqlStatement, values: Record<string, unknown>): Promise<unknown[][]> {
+    return this.rows(statement.text, statement.bind(values))
+  }
+
+  exec(statement: MysqlStatement, values: Record<string, unknown>): Promise<Changed> {
+    return this.change(statement.text, statement.bind(values))
+  }
+
+  private async send(text: string, params: readonly unknown[], rowsAsArray: boolean): Promise<[unknown, unknown]> {
+    if (this.lost) throw connectionLost()
+    try {
+      return (await this.connection.query({ sql: text, rowsAsArray }, params as unknown[])) as [unknown, unknown]
+    } catch (error) {
+      if (isConnectionLost(error)) this.lost = true
+      throw error
+    }
+  }
+
+  /** Back to the pool, or closed for good when it broke. */
+  finish(): void {
+    if (this.lost) this.connection.destroy()
+    else this.connection.release()
+  }
+}
+
+function connectionLost(): Error {
+  return Object.assign(new Error('database connection lost'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true })
+}
+
+const LOST_CODES = new Set([
+  ...CONNECTION_LOST_CODES,
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'PROTOCOL_ENQUEUE_AFTER_QUIT',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CONNECTION_KILLED',
+  'ER_SERVER_SHUTDOWN',
+  'ER_NORMAL_SHUTDOWN',
+  'ER_CON_COUNT_ERROR',
+  'ER_TOO_MANY_USER_CONNECTIONS',
+  'CR_SERVER_GONE_ERROR',
+  'CR_SERVER_LOST',
+])
+
+export function isConnectionLost(error: unknown): boolean {
+  const { code, fatal } = (error ?? {}) as { code?: unknown; fatal?: unknown }
+  return fatal === true || (typeof code === 'string' && LOST_CODES.has(code))
+}
+
+/** Driver errors in protocol terms: lost connections are `unavailable`, lock trouble a `conflict`. */
+export function translateMysqlError(error: unknown): unknown {
+  if (error instanceof SyncError) return error
+  const code = (error as { code?: unknown } | undefined)?.code
+  if (isConnectionLost(error)) return new SyncError('unavailable', 'database unavailable', { cause: error })
+  if (code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT') {
+    return new SyncError('conflict', 'database lock conflict', { cause: error })
+  }
+  return error
+}
+
+/** Thrown by a transaction whose very first statement found the connection dead. */
+export class StaleConnection extends Error {
+  constructor(override readonly cause: unknown) {
+    super('stale database connection')
+  }
+}
+
+interface PoolInternals {
+  _allConnections?: { length: number }
+  _freeConnections?: { length: number }
+}
+
+/** mysql2's pool behind an admission gate: checkout waits at most the configured timeout. */
+export class MysqlPool {
+  private readonly pool: mysql.Pool
+  private readonly gate: ConnectionGate
+
+  constructor(url: string, options: PoolOptions) {
+    this.gate = new ConnectionGate(options.poolMaxSize, options.connectionTimeoutSeconds * 1000)
+    this.pool = mysql.createPool({
+      uri: url,
+      connectionLimit: options.poolMaxSize,
+      maxIdle: options.poolMaxSize,
+      waitForConnections: true,
+      connectTimeout: options.connectionTimeoutSeconds * 1000,
+      enableKeepAlive: true,
+      charset: 'utf8mb4',
+      supportBigNumbers: true,
+      decimalNumbers: true,
+    })
+  }
+
+  /**
+   * Runs `work` on a connection of its own. A connection that turns out dead on its first
+   * statement (the server restarted since it was last used) is replaced transparently, as
+   * many times as the pool may hold connections; `mayRetry` tells `work` whether one more is left.
+   */
+  async withSession<T>(work: (session: MysqlSession, mayRetry: boolean) => Promise<T>): Promise<T> {
+    await this.gate.acquire()
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const mayRetry = attempt < this.gate.max
+        let connection: mysql.PoolConnection
+        try {
+          connection = await this.pool.getConnection()
+        } catch (error) {
+          throw translateMysqlError(error)
+        }
+        const session = new MysqlSession(connection)
+        try {
+          return await work(session, mayRetry)
+        } catch (error) {
+          // Every idle connection may have died with a server restart: try each once.
+          if (error instanceof StaleConnection && mayRetry) continue
+          throw error instanceof StaleConnection ? translateMysqlError(error.cause) : error
+        } finally {
+          session.finish()
+        }
+      }
+    } finally {
+      this.gate.release()
+    }
+  }
+
+  /** Connections in transactions, and open ones waiting for work. */
+  status(): PoolStatus {
+    const internals = (this.pool as unknown as { pool?: PoolInternals }).pool
+    const active = this.gate.inUse
+    const open = internals?._allConnections?.length ?? active
+    const free = internals?._freeConnections?.length ?? Math.max(0, open - active)
+    return { active, idle: Math.min(free, Math.max(0, open - active)), max: this.gate.max }
+  }
+
+  async close(): Promise<void> {
+    await this.gate.drained(5000)
+    await this.pool.end()
+  }
+}
+
+/**
+ * Migration bookkeeping where drizzle's own MySQL migrator keeps it, `__drizzle_migrations` in
+ * the same database, so drizzle-kit sees the same history (declared with an explicit BIGINT
+ * AUTO_INCREMENT instead of drizzle's SERIAL). MySQL DDL is not transactional: each migration
+ * is written to be re-runnable (IF NOT EXISTS, INSERT IGNORE) and is recorded only after all
+ * its statements succeeded. A named lock keeps two starting servers from interleaving.
+ */
+export function mysqlMigrationTarget(connection: mysql.Connection): MigrationTarget {
+  const LOCK = 'syncserver.storage.migrations'
+  return {
+    async appliedHashes() {
+      await connection.query(
+        'CREATE TABLE IF NOT EXISTS `__drizzle_migrations` (`id` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, `hash` TEXT NOT NULL, `created_at` BIGINT)',
+      )
+      const [rows] = await connection.query<mysql.RowDataPacket[]>('SELECT `hash` FROM `__drizzle_migrations`')
+      return new Set(rows.map((row) => row.hash as string))
+    },
+    async apply(migration: EmbeddedMigration) {
+      const [[lock]] = await connection.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS acquired', [LOCK])
+      if (lock?.acquired !== 1) throw new Error('timed out waiting for another process to finish migrating')
+      try {
+        const [done] = await connection.query<mysql.RowDataPacket[]>('SELECT 1 FROM `__drizzle_migrations` WHERE `hash` = ?', [
+          migration.hash,
+        ])
+        if (done.length > 0) return
+        for (const statement of migration.statements) await connection.query(statement)
+        await connection.query('INSERT INTO `__drizzle_migrations` (`hash`, `created_at`) VALUES (?, ?)', [
+          migration.hash,
+          migration.when,
+        ])
+      } finally {
+        await connection.query('SELECT RELEASE_LOCK(?)', [LOCK])
+      }
+    },
+    async record(migration: EmbeddedMigration) {
+      await connection.query('INSERT INTO `__drizzle_migrations` (`hash`, `created_at`) VALUES (?, ?)', [migration.hash, migration.when])
+    },
+    async tableNames() {
+      const [rows] = await connection.query<mysql.RowDataPacket[]>(
+        'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE()',
+      )
+      return new Set(rows.map((row) => row.name as string))
+    },
+  }
+}

@@ -1,0 +1,613 @@
+import { eq, sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/mysql2'
+import { SyncError } from '../../errors.ts'
+import { decodeIntegerBatchId, encodeIntegerBatchId, isWellFormedIntegerBatchId } from '../batch-id.ts'
+import { writeTimestampAfter } from '../pooled.ts'
+import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, nowMillis, type Millis } from '../timestamps.ts'
+import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
+import { isConnectionLost, MysqlPool, MysqlStatement, StaleConnection, translateMysqlError, type MysqlSession } from './connection.ts'
+import { batchUploadItems, batchUploads, bso, collections, userCollections } from './schema.ts'
+
+const TOMBSTONE = 0
+
+const p = sql.placeholder
+const db = drizzle.mock()
+
+/**
+ * Payloads are stored as their UTF-8 bytes in latin1 columns (see schema.ts): written through
+ * a binary cast, read back as utf8mb4.
+ */
+const PAYLOAD = 'CONVERT(CAST(payload AS BINARY) USING utf8mb4)'
+
+/** Every fixed-shape statement, rendered once by Drizzle. */
+const statements = {
+  collectionByName: new MysqlStatement(db.select({ id: collections.id }).from(collections).where(eq(collections.name, p('name')))),
+  insertCollection: new MysqlStatement(sql`INSERT IGNORE INTO ${collections} (name) VALUES (${p('name')})`),
+  /**
+   * The write lock. A missing row is created as a placeholder (last_modified 0) so there is
+   * always a row to lock and concurrent first writers queue on its key instead of
+   * deadlocking on gap locks; the stored value comes back as the insert id (0 = placeholder).
+   */
+  lockForWrite: new MysqlStatement(sql`
+    INSERT INTO ${userCollections} (userid, collection, last_modified) VALUES (${p('uid')}, ${p('collection')}, 0)
+    ON DUPLICATE KEY UPDATE last_modified = LAST_INSERT_ID(last_modified)`),
+  lockForRead: new MysqlStatement(sql`
+    SELECT last_modified FROM ${userCollections}
+     WHERE userid = ${p('uid')} AND collection = ${p('collection')}
+     LOCK IN SHARE MODE`),
+  dropPlaceholder: new MysqlStatement(sql`
+    DELETE FROM ${userCollections}
+     WHERE userid = ${p('uid')} AND collection = ${p('collection')} AND last_modified = 0`),
+  touch: new MysqlStatement(sql`
+    INSERT INTO ${userCollections} (userid, collection, last_modified) VALUES (${p('uid')}, ${p('collection')}, ${p('modified')})
+    ON DUPLICATE KEY UPDATE last_modified = VALUES(last_modified)`),
+  storageModified: new MysqlStatement(sql`
+    SELECT COALESCE(MAX(last_modified), 0) FROM ${userCollections} WHERE userid = ${p('uid')}`),
+  bsoModified: new MysqlStatement(sql`
+    SELECT modified FROM ${bso} WHERE userid = ${p('uid')} AND collection = ${p('collection')} AND id = ${p('id')}`),
+  collectionTimestamps: new MysqlStatement(sql`
+    SELECT c.name, u.last_modified
+      FROM ${userCollections} u JOIN ${collections} c ON c.id = u.collection
+     WHERE u.userid = ${p('uid')} AND u.collection <> ${TOMBSTONE} AND u.last_modified > 0`),
+  collectionCounts: new MysqlStatement(sql`
+    SELECT c.name, COUNT(*)
+      FROM ${bso} b JOIN ${collections} c ON c.id = b.collection
+     WHERE b.userid = ${p('uid')} AND b.ttl > ${p('now')}
+     GROUP BY c.name`),
+  collectionUsage: new MysqlStatement(sql`
+    SELECT c.name, SUM(LENGTH(b.payload))
+      FROM ${bso} b JOIN ${collections} c ON c.id = b.collection
+     WHERE b.userid = ${p('uid')} AND b.ttl > ${p('now')}
+     GROUP BY c.name`),
+  storageUsage: new MysqlStatement(sql`
+    SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM ${bso} WHERE userid = ${p('uid')} AND ttl > ${p('now')}`),
+  getBso: new MysqlStatement(sql`
+    SELECT id, modified, ${sql.raw(PAYLOAD)}, sortindex FROM ${bso}
+     WHERE userid = ${p('uid')} AND collection = ${p('collection')} AND id = ${p('id')} AND ttl > ${p('now')}`),
+  deleteBso: new MysqlStatement(sql`
+    DELETE FROM ${bso}
+     WHERE userid = ${p('uid')} AND collection = ${p('collection')} AND id = ${p('id')} AND ttl > ${p('now')}`),
+  deleteCollectionBsos: new MysqlStatement(sql`
+    DELETE FROM ${bso} WHERE userid = ${p('uid')} AND collection = ${p('collection')}`),
+  deleteCollectionRow: new MysqlStatement(sql`
+    DELETE FROM ${userCollections} WHERE userid = ${p('uid')} AND collection = ${p('collection')}`),
+  deleteCollectionBatches: new MysqlStatement(sql`
+    DELETE u, i FROM ${batchUploads} u
+      LEFT JOIN ${batchUploadItems} i ON i.batch = u.batch AND i.userid = u.userid
+     WHERE u.userid = ${p('uid')} AND u.collection = ${p('collection')}`),
+  deleteUserBsos: new MysqlStatement(sql`DELETE FROM ${bso} WHERE userid = ${p('uid')}`),
+  deleteUserCollections: new MysqlStatement(sql`DELETE FROM ${userCollections} WHERE userid = ${p('uid')}`),
+  deleteUserBatchItems: new MysqlStatement(sql`DELETE FROM ${batchUploadItems} WHERE userid = ${p('uid')}`),
+  deleteUserBatches: new MysqlStatement(sql`DELETE FROM ${batchUploads} WHERE userid = ${p('uid')}`),
+  createBatch: new MysqlStatement(sql`
+    INSERT IGNORE INTO ${batchUploads} (batch, userid, collection) VALUES (${p('batch')}, ${p('uid')}, ${p('collection')})`),
+  batchExists: new MysqlStatement(sql`
+    SELECT 1 FROM ${batchUploads}
+     WHERE batch = ${p('batch')} AND userid = ${p('uid')} AND collection = ${p('collection')}`),
+  /**
+   * Applies a batch (storage-api.md §13.5): new rows get defaults, existing ones only the
+   * staged non-null fields, every staged row modified = T; ttl counts from T.
+   */
+  commitBatch: new MysqlStatement(sql`
+    INSERT INTO ${bso} (userid, collection, id, sortindex, payload, payload_size, modified, ttl)
+    SELECT ${p('uid')}, ${p('collection')}, id, sortindex, COALESCE(payload, ''), COALESCE(payload_size, 0), ${p('now')},
+           COALESCE(ttl_offset * 1000 + ${p('now')}, ${p('defaultExpiry')})
+      FROM ${batchUploadItems}
+     WHERE batch = ${p('batch')} AND userid = ${p('uid')}
+    ON DUPLICATE KEY UPDATE
+      modified = ${p('now')},
+      sortindex = COALESCE(${batchUploadItems}.sortindex, ${bso}.sortindex),
+      ttl = COALESCE(${batchUploadItems}.ttl_offset * 1000 + ${p('now')}, ${bso}.ttl),
+      payload = COALESCE(${batchUploadItems}.payload, ${bso}.payload),
+      payload_size = COALESCE(${batchUploadItems}.payload_size, ${bso}.payload_size)`),
+  deleteBatchItems: new MysqlStatement(sql`
+    DELETE FROM ${batchUploadItems} WHERE batch = ${p('batch')} AND userid = ${p('uid')}`),
+  deleteBatch: new MysqlStatement(sql`
+    DELETE FROM ${batchUploads} WHERE batch = ${p('batch')} AND userid = ${p('uid')}`),
+  refreshTotals: new MysqlStatement(sql`
+    UPDATE ${userCollections} SET
+      total_bytes = (SELECT COALESCE(SUM(LENGTH(b.payload)), 0) FROM ${bso} b
+                      WHERE b.userid = ${p('uid')} AND b.collection = ${p('collection')} AND b.ttl > ${p('now')}),
+      count = (SELECT COUNT(*) FROM ${bso} b
+                WHERE b.userid = ${p('uid')} AND b.collection = ${p('collection')} AND b.ttl > ${p('now')})
+     WHERE userid = ${p('uid')} AND collection = ${p('collection')}`),
+  quotaUsage: new MysqlStatement(sql`
+    SELECT COALESCE(SUM(total_bytes), 0) FROM ${userCollections} WHERE userid = ${p('uid')}`),
+}
+
+/** Raw payload characters per multi-row statement: escaped, this stays well under max_allowed_packet. */
+const CHUNK_CHARS = 4_000_000
+
+function chunked<T extends BsoWrite>(writes: readonly T[]): T[][] {
+  const chunks: T[][] = []
+  let current: T[] = []
+  let size = 0
+  for (const write of writes) {
+    const length = (write.payload?.length ?? 0) + write.id.length + 64
+    if (current.length > 0 && size + length > CHUNK_CHARS) {
+      chunks.push(current)
+      current = []
+      size = 0
+    }
+    current.push(write)
+    size += length
+  }
+  if (current.length > 0) chunks.push(current)
+  return chunks
+}
+
+/**
+ * Multi-row BSO upsert text (storage-api.md §9), one per combination of supplied fields:
+ * absent sortindexes travel as NULL and keep the stored value; whether payload and ttl were
+ * supplied picks the text, since the inserted row already carries their defaults. `modified`
+ * moves only when payload or sortindex is supplied. (ON DUPLICATE KEY assignments run left to
+ * right; `modified` reads the old row's value.)
+ */
+function upsertText(rows: number, payloadGiven: boolean, ttlGiven: boolean): string {
+  const updates = ['sortindex = COALESCE(VALUES(sortindex), sortindex)']
+  if (payloadGiven) updates.push('payload = VALUES(payload)', 'modified = VALUES(modified)')
+  else updates.push('modified = IF(VALUES(sortindex) IS NULL, modified, VALUES(modified))')
+  if (ttlGiven) updates.push('ttl = VALUES(ttl)')
+  const values = Array<string>(rows).fill('(?, ?, ?, ?, CAST(? AS BINARY), ?, ?)').join(', ')
+  return `INSERT INTO bso (userid, collection, id, sortindex, payload, modified, ttl) VALUES ${values} ON DUPLICATE KEY UPDATE ${updates.join(', ')}`
+}
+
+/** Staging: a field absent from a later append keeps the staged value. */
+function stageText(rows: number): string {
+  const values = Array<string>(rows).fill('(?, ?, ?, ?, CAST(? AS BINARY), ?, ?)').join(', ')
+  return (
+    `INSERT INTO batch_upload_items (batch, userid, id, sortindex, payload, payload_size, ttl_offset) VALUES ${values} ` +
+    'ON DUPLICATE KEY UPDATE sortindex = COALESCE(VALUES(sortindex), sortindex), payload = COALESCE(VALUES(payload), payload), ' +
+    'payload_size = COALESCE(VALUES(payload_size), payload_size), ttl_offset = COALESCE(VALUES(ttl_offset), ttl_offset)'
+  )
+}
+
+/** MySQL needs a LIMIT to take an OFFSET. */
+const NO_LIMIT = '18446744073709551615'
+
+function listing(uid: number, collection: number, now: Millis, query: BsoQuery, full: boolean): { text: string; params: unknown[] } {
+  const where = ['userid = ?', 'collection = ?', 'ttl > ?']
+  const params: unknown[] = [uid, collection, now]
+  if (query.ids !== undefined) {
+    where.push('id IN (?)')
+    params.push(query.ids)
+  }
+  if (query.newer !== undefined) {
+    where.push('modified > ?')
+    params.push(query.newer)
+  }
+  if (query.older !== undefined) {
+    where.push('modified < ?')
+    params.push(query.older)
+  }
+  if (query.atMost !== undefined) {
+    where.push('modified <= ?')
+    params.push(query.atMost)
+  }
+  if (query.atLeast !== undefined) {
+    where.push('modified >= ?')
+    params.push(query.atLeast)
+  }
+  // latin1_bin ids sort in byte order; NULL sortindexes sort lowest, so last when descending.
+  const order = {
+    oldest: 'modified ASC, id ASC',
+    index: 'sortindex DESC, id DESC',
+    newest: 'modified DESC, id DESC',
+    none: 'modified DESC, id DESC',
+  }[query.sort]
+  const columns = full ? `id, modified, ${PAYLOAD}, sortindex` : 'id'
+  params.push(query.skip)
+  const limit = query.limit === undefined ? NO_LIMIT : String(query.limit)
+  return { text: `SELECT ${columns} FROM bso WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${limit} OFFSET ?`, params }
+}
+
+/** Merges repeated ids of one request field by field, later values winning (as sequential upserts would). */
+function mergeWrites(writes: readonly BsoWrite[]): BsoWrite[] {
+  const byId = new Map<string, BsoWrite>()
+  for (const write of writes) {
+    const earlier = byId.get(write.id)
+    if (earlier === undefined) {
+      byId.set(write.id, write)
+      continue
+    }
+    const merged: BsoWrite = { ...earlier }
+    if (write.payload !== undefined) merged.payload = write.payload
+    if (write.sortindex !== undefined) merged.sortindex = write.sortindex
+    if (write.ttl !== undefined) merged.ttl = write.ttl
+    byId.set(write.id, merged)
+  }
+  return [...byId.values()]
+}
+
+/** Sync storage on MySQL / MariaDB (mysql2, statements rendered by Drizzle). */
+export class MysqlStorage implements StorageBackend {
+  readonly engine = 'mysql'
+  /** Collection name → id; ids are created outside transactions, so every cached one is committed. */
+  private readonly collectionIds = new Map<string, number>()
+
+  constructor(private readonly pool: MysqlPool) {}
+
+  withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
+    return this.pool.withSession(async (session, mayRetry) => {
+      const tx = new MysqlTx(session, request.user.uid)
+      try {
+        await this.open(tx, request)
+        tx.working = true
+        const result = await work(tx)
+        await tx.commit()
+        return result
+      } catch (error) {
+        await tx.rollback()
+        // Nothing was written on a connection that died while the transaction was opening,
+        // nor by a read: either starts over on another connection.
+        const harmless = !tx.working || request.mode === 'read'
+        if (mayRetry && harmless && isConnectionLost(error)) throw new StaleConnection(error)
+        throw translateMysqlError(error)
+      }
+    })
+  }
+
+  /**
+   * The collection id comes first, outside the transaction: REPEATABLE READ fixes a
+   * transaction's snapshot at its first plain read, which must come after the collection
+   * lock, or the transaction would read data older than the lock it holds.
+   */
+  private async open(tx: MysqlTx, request: TransactionRequest): Promise<void> {
+    const name = request.mode === 'wipe' ? undefined : request.collection
+    const id =
+      name === undefined
+        ? undefined
+        : request.mode === 'write'
+          ? await this.collectionIdFor(tx, name)
+          : await this.findCollectionId(tx, name)
+    await tx.begin()
+    if (id === undefined) return
+    if (request.mode === 'read') {
+      const [row] = await tx.run(statements.lockForRead, { uid: tx.uid, collection: id })
+      tx.setCollection(id, Number(row?.[0] ?? 0), nowMillis(), false)
+      return
+    }
+    const locked = await tx.exec(statements.lockForWrite, { uid: tx.uid, collection: id })
+    const stored = locked.insertId
+    // T is this host's clock once the lock is held (the reference takes it at checkout).
+    const timestamp = await writeTimestampAfter(stored, nowMillis)
+    tx.setCollection(id, stored, timestamp, stored === 0)
+  }
+
+  private async findCollectionId(tx: MysqlTx, name: string): Promise<number | undefined> {
+    const cached = this.collectionIds.get(name)
+    if (cached !== undefined) return cached
+    const [row] = await tx.run(statements.collectionByName, { name })
+    if (row === undefined) return undefined
+    const id = Number(row[0])
+    this.collectionIds.set(name, id)
+    return id
+  }
+
+  /** INSERT IGNORE makes a concurrent creation of the same name harmless; the id is read back. */
+  private async collectionIdFor(tx: MysqlTx, name: string): Promise<number> {
+    const existing = await this.findCollectionId(tx, name)
+    if (existing !== undefined) return existing
+    await tx.exec(statements.insertCollection, { name })
+    const created = await this.findCollectionId(tx, name)
+    if (created === undefined) throw new Error(`collection ${name} could not be created`)
+    return created
+  }
+
+  isWellFormedBatchId(batchId: string): boolean {
+    return isWellFormedIntegerBatchId(batchId)
+  }
+
+  async check(): Promise<boolean> {
+    return this.pool.withSession(async (session, mayRetry) => {
+      try {
+        return (await session.rows('SELECT 1', [])).length === 1
+      } catch (error) {
+        if (mayRetry && isConnectionLost(error)) throw new StaleConnection(error)
+        throw translateMysqlError(error)
+      }
+    })
+  }
+
+  poolStatus(): PoolStatus {
+    return this.pool.status()
+  }
+
+  close(): Promise<void> {
+    return this.pool.close()
+  }
+}
+
+class MysqlTx implements StorageTx {
+  private collectionId: number | undefined
+  /** The collection's last-modified as this transaction leaves it. */
+  private collectionModified: Millis = 0
+  timestamp: Millis = nowMillis()
+  /** This transaction created the collection row as a lock placeholder and has not written it yet. */
+  private placeholder = false
+  private inTransaction = false
+  /** Set once the caller's work starts: from then on a lost connection may have lost writes. */
+  working = false
+
+  constructor(
+    private readonly session: MysqlSession,
+    readonly uid: number,
+  ) {}
+
+  async begin(): Promise<void> {
+    await this.session.change('START TRANSACTION', [])
+    this.inTransaction = true
+  }
+
+  setCollection(id: number, modified: Millis, timestamp: Millis, placeholder: boolean): void {
+    this.collectionId = id
+    this.collectionModified = modified
+    this.timestamp = timestamp
+    this.placeholder = placeholder
+  }
+
+  run(statement: MysqlStatement, values: Record<string, unknown>): Promise<unknown[][]> {
+    return this.session.run(statement, values)
+  }
+
+  exec(statement: MysqlStatement, values: Record<string, unknown>) {
+    return this.session.exec(statement, values)
+  }
+
+  async commit(): Promise<void> {
+    if (!this.inTransaction) return
+    // A lock placeholder that no write turned into a real row must not outlive us.
+    if (this.placeholder) await this.exec(statements.dropPlaceholder, this.key())
+    await this.session.change('COMMIT', [])
+    this.inTransaction = false
+  }
+
+  async rollback(): Promise<void> {
+    if (!this.inTransaction || !this.session.usable) return
+    try {
+      await this.session.change('ROLLBACK', [])
+    } catch {
+      // Gone, or in a state nobody should inherit: the next START TRANSACTION on it would
+      // commit whatever is left. It is closed instead of going back to the pool.
+      this.session.discard()
+    }
+  }
+
+  private get writeCollection(): number {
+    if (this.collectionId === undefined) throw new Error('write without a collection')
+    return this.collectionId
+  }
+
+  private requireCollection(): void {
+    if (this.collectionId === undefined) throw new Error('write without a collection')
+  }
+
+  private key(extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return { uid: this.uid, collection: this.collectionId, ...extra }
+  }
+
+  private async scalar(statement: MysqlStatement, values: Record<string, unknown>): Promise<number> {
+    const [row] = await this.run(statement, values)
+    return Number(row?.[0] ?? 0)
+  }
+
+  async storageTimestamp(): Promise<Millis> {
+    return this.scalar(statements.storageModified, { uid: this.uid })
+  }
+
+  async collectionTimestamp(): Promise<Millis> {
+    return this.collectionModified
+  }
+
+  async bsoTimestamp(id: string): Promise<Millis> {
+    if (this.collectionId === undefined) return 0
+    return this.scalar(statements.bsoModified, this.key({ id }))
+  }
+
+  async collectionTimestamps(): Promise<Map<string, Millis>> {
+    return this.perCollection(statements.collectionTimestamps)
+  }
+
+  async collectionCounts(): Promise<Map<string, number>> {
+    return this.perCollection(statements.collectionCounts)
+  }
+
+  async collectionUsage(): Promise<Map<string, number>> {
+    return this.perCollection(statements.collectionUsage)
+  }
+
+  private async perCollection(statement: MysqlStatement): Promise<Map<string, number>> {
+    const rows = await this.run(statement, { uid: this.uid, now: this.timestamp })
+    return new Map(rows.map((row) => [row[0] as string, Number(row[1])]))
+  }
+
+  async storageUsage(): Promise<number> {
+    return this.scalar(statements.storageUsage, { uid: this.uid, now: this.timestamp })
+  }
+
+  private async list(query: BsoQuery, full: boolean): Promise<unknown[][]> {
+    if (this.collectionId === undefined || query.ids?.length === 0) return []
+    const { text, params } = listing(this.uid, this.collectionId, this.timestamp, query, full)
+    return this.session.rows(text, params)
+  }
+
+  async getBsos(query: BsoQuery): Promise<Bso[]> {
+    return (await this.list(query, true)).map(toBso)
+  }
+
+  async getBsoIds(query: BsoQuery): Promise<string[]> {
+    return (await this.list(query, false)).map((row) => row[0] as string)
+  }
+
+  async getBso(id: string): Promise<Bso | null> {
+    if (this.collectionId === undefined) return null
+    const [row] = await this.run(statements.getBso, this.key({ id, now: this.timestamp }))
+    return row === undefined ? null : toBso(row)
+  }
+
+  private async touch(collection: number): Promise<void> {
+    await this.exec(statements.touch, { uid: this.uid, collection, modified: this.timestamp })
+    if (collection === this.collectionId) {
+      this.collectionModified = this.timestamp
+      this.placeholder = false
+    }
+  }
+
+  async putBsos(writes: readonly BsoWrite[]): Promise<void> {
+    const collection = this.writeCollection
+    const groups = new Map<string, BsoWrite[]>()
+    for (const write of mergeWrites(writes)) {
+      const shape = `${write.payload === undefined ? '' : 'p'}${write.ttl === undefined ? '' : 't'}`
+      const group = groups.get(shape)
+      if (group === undefined) groups.set(shape, [write])
+      else group.push(write)
+    }
+    const defaultExpiry = this.timestamp + DEFAULT_TTL_MS
+    for (const [shape, group] of groups) {
+      for (const chunk of chunked(group)) {
+        const params: unknown[] = []
+        for (const write of chunk) {
+          params.push(
+            this.uid,
+            collection,
+            write.id,
+            write.sortindex ?? null,
+            write.payload ?? '',
+            this.timestamp,
+            write.ttl === undefined ? defaultExpiry : this.timestamp + write.ttl * 1000,
+          )
+        }
+        const text = upsertText(chunk.length, shape.includes('p'), shape.includes('t'))
+        await this.session.change(text, params)
+      }
+    }
+    await this.touch(collection)
+  }
+
+  async deleteBso(id: string): Promise<boolean> {
+    const collection = this.writeCollection
+    const deleted = await this.exec(statements.deleteBso, this.key({ id, now: this.timestamp }))
+    if (deleted.affectedRows === 0) return false
+    await this.touch(collection)
+    return true
+  }
+
+  async deleteBsos(ids: readonly string[]): Promise<void> {
+    const collection = this.writeCollection
+    if (ids.length > 0) {
+      await this.session.change('DELETE FROM bso WHERE userid = ? AND collection = ? AND id IN (?)', [this.uid, collection, ids])
+    }
+    await this.touch(collection)
+  }
+
+  async deleteCollection(): Promise<void> {
+    this.requireCollection()
+    const bsos = await this.exec(statements.deleteCollectionBsos, this.key())
+    await this.exec(statements.deleteCollectionRow, this.key())
+    await this.exec(statements.deleteCollectionBatches, this.key())
+    const hadRow = this.collectionModified > 0
+    this.collectionModified = 0
+    this.placeholder = false
+    if (bsos.affectedRows > 0 || hadRow) await this.touch(TOMBSTONE)
+  }
+
+  async deleteStorage(): Promise<void> {
+    for (const statement of [
+      statements.deleteUserBsos,
+      statements.deleteUserCollections,
+      statements.deleteUserBatchItems,
+      statements.deleteUserBatches,
+    ]) {
+      await this.exec(statement, { uid: this.uid })
+    }
+    this.collectionModified = 0
+    this.placeholder = false
+  }
+
+  /**
+   * Batch numbers are creation milliseconds plus uid mod 10, like syncstorage-rs's MySQL
+   * backend; a collision (same user, same tick) moves to the next number.
+   */
+  async createBatch(): Promise<string> {
+    const collection = this.writeCollection
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const batch = this.timestamp + (this.uid % 10) + attempt
+      const inserted = await this.exec(statements.createBatch, { batch, uid: this.uid, collection })
+      if (inserted.affectedRows === 1) return encodeIntegerBatchId(batch)
+    }
+    throw new SyncError('conflict', 'could not allocate a batch id')
+  }
+
+  async batchIsOpen(batchId: string): Promise<boolean> {
+    const collection = this.writeCollection
+    const batch = decodeIntegerBatchId(batchId)
+    if (batch + BATCH_LIFETIME_MS <= this.timestamp) return false
+    const rows = await this.run(statements.batchExists, { batch, uid: this.uid, collection })
+    return rows.length > 0
+  }
+
+  async appendToBatch(batchId: string, writes: readonly BsoWrite[]): Promise<void> {
+    const batch = decodeIntegerBatchId(batchId)
+    for (const chunk of chunked(mergeWrites(writes))) {
+      const params: unknown[] = []
+      for (const write of chunk) {
+        params.push(
+          batch,
+          this.uid,
+          write.id,
+          write.sortindex ?? null,
+          write.payload ?? null,
+          write.payload === undefined ? null : Buffer.byteLength(write.payload),
+          write.ttl ?? null,
+        )
+      }
+      const text = stageText(chunk.length)
+      await this.session.change(text, params)
+    }
+  }
+
+  async stagedBytes(batchId: string, excludingIds: readonly string[]): Promise<number> {
+    const batch = decodeIntegerBatchId(batchId)
+    const excluding = excludingIds.length > 0 ? ' AND id NOT IN (?)' : ''
+    const params: unknown[] = [batch, this.uid]
+    if (excludingIds.length > 0) params.push(excludingIds)
+    const [row] = await this.session.rows(
+      `SELECT COALESCE(SUM(payload_size), 0) FROM batch_upload_items WHERE batch = ? AND userid = ?${excluding}`,
+      params,
+    )
+    return Number(row?.[0] ?? 0)
+  }
+
+  async commitBatch(batchId: string): Promise<void> {
+    const collection = this.writeCollection
+    const values = {
+      batch: decodeIntegerBatchId(batchId),
+      uid: this.uid,
+      collection,
+      now: this.timestamp,
+      defaultExpiry: this.timestamp + DEFAULT_TTL_MS,
+    }
+    await this.exec(statements.commitBatch, values)
+    await this.touch(collection)
+    await this.exec(statements.deleteBatchItems, values)
+    await this.exec(statements.deleteBatch, values)
+  }
+
+  async refreshCollectionTotals(): Promise<void> {
+    this.requireCollection()
+    await this.exec(statements.refreshTotals, this.key({ now: this.timestamp }))
+  }
+
+  async quotaUsage(): Promise<number> {
+    return this.scalar(statements.quotaUsage, { uid: this.uid })
+  }
+}
+
+function toBso(row: unknown[]): Bso {
+  return {
+    id: row[0] as string,
+    modified: Number(row[1]),
+    payload: row[2] as string,
+    sortindex: (row[3] as number | null) ?? null,
+  }
+}

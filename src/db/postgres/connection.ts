@@ -1,0 +1,344 @@
+import postgres from 'postgres'
+import { fillPlaceholders, type SQL } from 'drizzle-orm'
+import { PgDialect } from 'drizzle-orm/pg-core'
+import { SyncError } from '../../errors.ts'
+import type { EmbeddedMigration } from '../migrations/embed.ts'
+import type { MigrationTarget } from '../migrations/apply.ts'
+import { CONNECTION_LOST_CODES, ConnectionGate } from '../pooled.ts'
+import type { PoolStatus } from '../types.ts'
+
+export interface PoolOptions {
+  poolMaxSize: number
+  connectionTimeoutSeconds: number
+}
+
+const dialect = new PgDialect()
+
+/** How long a connection request may wait before a second one is sent after it (see `reserve`). */
+const HEDGE_MS = 500
+
+/** A statement rendered once by Drizzle; `bind` orders the values for its placeholders. */
+export class PgStatement {
+  readonly text: string
+  private readonly params: unknown[]
+
+  constructor(query: SQL | { toSQL(): { sql: string; params: unknown[] } }) {
+    const rendered = 'toSQL' in query ? query.toSQL() : dialect.sqlToQuery(query)
+    this.text = rendered.sql
+    this.params = rendered.params
+  }
+
+  bind(values: Record<string, unknown>): unknown[] {
+    return fillPlaceholders(this.params, values)
+  }
+}
+
+/** What postgres.js keeps about the socket behind a reserved connection. */
+interface DriverConnection {
+  id: number
+  reserved: unknown
+}
+
+/**
+ * One pooled connection, checked out for one transaction. Every statement runs as a named
+ * prepared statement (postgres.js caches them per connection); statements issued without
+ * awaiting the previous one are pipelined on the socket.
+ *
+ * postgres.js must never be handed a statement for a reserved connection whose socket has
+ * closed (it would write to a null socket outside any promise), so each statement first
+ * checks that the connection is still the one we reserved.
+ */
+export class PgSession {
+  private driverConnection: DriverConnection | undefined
+  private lost = false
+
+  constructor(
+    private readonly reserved: postgres.ReservedSql,
+    private readonly onConnection: (connection: DriverConnection) => void,
+  ) {}
+
+  /** False once the connection died under us; it must then not go back to the pool. */
+  get usable(): boolean {
+    return !this.lost && (this.driverConnection === undefined || this.driverConnection.reserved !== null)
+  }
+
+  /** Rows as arrays, in select-list order. */
+  run(statement: PgStatement, values: Record<string, unknown>): Promise<unknown[][]> {
+    return this.raw(statement.text, statement.bind(values), true)
+  }
+
+  raw(text: string, params: unknown[], prepare: boolean): Promise<unknown[][]> {
+    if (!this.usable) return Promise.reject(connectionLost())
+    const options = {
+      prepare,
+      // Learn which driver connection we hold, to notice when it closes.
+      onexecute: (connection: DriverConnection) => {
+        if (this.driverConnection === undefined) {
+          this.driverConnection = connection
+          this.onConnection(connection)
+        }
+        return true
+      },
+    }
+    const pending = this.reserved.unsafe(text, params as postgres.ParameterOrJSON<never>[], options as postgres.UnsafeQueryOptions)
+    return pending.values().then(
+      (rows) => rows as unknown as unknown[][],
+      (error: unknown) => {
+        if (isConnectionLost(error)) this.lost = true
+        throw error
+      },
+    )
+  }
+
+  release(): void {
+    if (!this.lost) {
+      if (this.usable) this.reserved.release()
+      return
+    }
+    // Given up by its error, but the socket may outlive the error (or the driver may not have
+    // seen it close yet). If it is still ours in a moment, it is alive: roll back whatever it
+    // was doing and hand it back, so the pool does not shrink.
+    const connection = this.driverConnection
+    const reservation = connection?.reserved
+    if (connection === undefined || reservation === null) return
+    setTimeout(() => {
+      if (connection.reserved !== reservation) return
+      this.reserved.unsafe('ROLLBACK').then(
+        () => this.reserved.release(),
+        () => {},
+      )
+    }, 1000)
+  }
+}
+
+function connectionLost(): Error {
+  return Object.assign(new Error('database connection lost'), { code: 'CONNECTION_CLOSED' })
+}
+
+function isConnectionLost(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code
+  if (typeof code !== 'string') return false
+  return (
+    code.startsWith('CONNECTION_') ||
+    code === 'CONNECT_TIMEOUT' ||
+    CONNECTION_LOST_CODES.has(code) ||
+    code.startsWith('08') || // connection exception
+    code === '57P01' || // admin_shutdown (pg_terminate_backend)
+    code === '57P02' || // crash_shutdown
+    code === '57P03' // cannot_connect_now (starting up)
+  )
+}
+
+function diedWhileIdle(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code
+  return code === 'CONNECTION_CLOSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === '57P01'
+}
+
+/** Driver errors in protocol terms: lost connections are `unavailable`, lock trouble a `conflict`. */
+export function translatePgError(error: unknown): unknown {
+  if (error instanceof SyncError) return error
+  const code = (error as { code?: unknown } | undefined)?.code
+  if (isConnectionLost(error) || code === '53300' /* too_many_connections */) {
+    return new SyncError('unavailable', 'database unavailable', { cause: error })
+  }
+  if (code === '40001' || code === '40P01' || code === '55P03') {
+    // serialization_failure, deadlock_detected, lock_not_available
+    return new SyncError('conflict', 'database lock conflict', { cause: error })
+  }
+  return error
+}
+
+/** postgres.js behind an admission gate: checkout waits at most the configured timeout. */
+export class PostgresPool {
+  readonly client: postgres.Sql
+  private readonly gate: ConnectionGate
+  /** Ids of the driver connections known to be open (for lbheartbeat's idle count). */
+  private readonly openConnections = new Set<number>()
+
+  private readonly timeoutMs: number
+
+  constructor(url: string, options: PoolOptions) {
+    this.timeoutMs = options.connectionTimeoutSeconds * 1000
+    this.gate = new ConnectionGate(options.poolMaxSize, this.timeoutMs)
+    this.client = postgres(url, {
+      max: options.poolMaxSize,
+      connect_timeout: options.connectionTimeoutSeconds,
+      // postgres.js delays reconnecting by a backoff that grows with every connection that
+      // closed with an error (all of them, after a server restart) and only resets on success:
+      // keep it short, so the pool comes back right after the server does. Each checkout makes
+      // at most one attempt, so a server that is down is not hammered either.
+      backoff: () => 0.05,
+      onnotice: () => {},
+      onclose: (id: number) => this.connectionClosed(id),
+      connection: { application_name: 'syncserver' },
+    })
+  }
+
+  /**
+   * Runs `work` on a connection of its own. A connection that turns out dead on its first
+   * statement (the server restarted since it was last used) is replaced transparently, as
+   * many times as the pool may hold connections; `mayRetry` tells `work` whether one more is left.
+   */
+  async withSession<T>(work: (session: PgSession, mayRetry: boolean) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.timeoutMs
+    await this.gate.acquire()
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const mayRetry = attempt < this.gate.max
+        let reserved: postgres.ReservedSql
+        try {
+          reserved = await this.reserve(deadline)
+        } catch (error) {
+          // A connection that died while idle can surface here too (but a refused or
+          // timed-out connect means the server is down: no point in asking again).
+          if (mayRetry && diedWhileIdle(error) && Date.now() < deadline) continue
+          throw translatePgError(error)
+        }
+        const session = new PgSession(reserved, (connection) => this.openConnections.add(connection.id))
+        try {
+          return await work(session, mayRetry)
+        } catch (error) {
+          // Every idle connection may have died with a server restart: try each once.
+          if (error instanceof StaleConnection && mayRetry) continue
+          throw error instanceof StaleConnection ? translatePgError(error.cause) : error
+        } finally {
+          session.release()
+        }
+      }
+    } finally {
+      this.gate.release()
+    }
+  }
+
+  /**
+   * A connection, within the checkout deadline (postgres.js may delay reconnecting, after
+   * failures, with no limit of its own); one that arrives too late goes straight back.
+   *
+   * postgres.js 3.4 can drop a waiting `reserve()`: when a connection closes while reserve
+   * requests wait for one, it reconnects that connection for the oldest request and, once
+   * connected, forgets to hand it over, so that promise never settles. So: when a connection
+   * closes, the oldest outstanding attempt of this pool is presumed dropped and replaced at
+   * once; and any attempt still waiting after HEDGE_MS gets a sibling. Whichever attempt
+   * delivers first wins; later deliveries go straight back to the pool.
+   */
+  private reserve(deadline: number): Promise<postgres.ReservedSql> {
+    return new Promise((resolve, reject) => {
+      let settled = false
+      let outstanding = 0
+      const timer = setTimeout(() => {
+        settled = true
+        reject(new SyncError('unavailable', 'no database connection could be opened in time'))
+      }, Math.max(0, deadline - Date.now()))
+      const launch = () => {
+        if (settled) return
+        outstanding++
+        const attempt = { replace: launch }
+        this.reserveAttempts.push(attempt)
+        const hedge = setTimeout(launch, HEDGE_MS)
+        const done = () => {
+          outstanding--
+          clearTimeout(hedge)
+          const index = this.reserveAttempts.indexOf(attempt)
+          if (index >= 0) this.reserveAttempts.splice(index, 1)
+        }
+        this.client.reserve().then(
+          (reserved) => {
+            done()
+            if (settled) return reserved.release()
+            settled = true
+            clearTimeout(timer)
+            resolve(reserved)
+          },
+          (error: unknown) => {
+            done()
+            if (settled || outstanding > 0) return
+            settled = true
+            clearTimeout(timer)
+            reject(error)
+          },
+        )
+      }
+      launch()
+    })
+  }
+
+  /** Reserve attempts waiting in the driver's queue, oldest first. */
+  private readonly reserveAttempts: { replace(): void }[] = []
+
+  private connectionClosed(id: number): void {
+    this.openConnections.delete(id)
+    const dropped = this.reserveAttempts.shift()
+    dropped?.replace()
+  }
+
+  /** Connections in transactions, and open ones waiting for work. */
+  status(): PoolStatus {
+    const active = this.gate.inUse
+    return { active, idle: Math.max(0, this.openConnections.size - active), max: this.gate.max }
+  }
+
+  /**
+   * After the last transaction: postgres.js waits for connections it still believes busy,
+   * which after a connection error can be forever, so stragglers are cut off quickly.
+   */
+  async close(): Promise<void> {
+    await this.gate.drained(5000)
+    await this.client.end({ timeout: 0.1 })
+  }
+}
+
+/** Thrown by a transaction whose very first statement found the connection dead. */
+export class StaleConnection extends Error {
+  constructor(override readonly cause: unknown) {
+    super('stale database connection')
+  }
+}
+
+export { isConnectionLost }
+
+/**
+ * Migration bookkeeping where drizzle's own PostgreSQL migrator keeps it, `drizzle`.`__drizzle_migrations`,
+ * so drizzle-kit sees the same history. An advisory lock keeps two starting servers from
+ * applying the same migration twice; each migration runs in one transaction.
+ */
+export function postgresMigrationTarget(client: postgres.Sql): MigrationTarget {
+  const LOCK = 4_216_051_966 // arbitrary, constant: "syncserver storage migrations"
+  return {
+    async appliedHashes() {
+      const rows = await client.begin(async (tx) => {
+        // Two servers starting at once would otherwise race to create the schema.
+        await tx.unsafe('SELECT pg_advisory_xact_lock($1)', [LOCK])
+        await tx.unsafe('CREATE SCHEMA IF NOT EXISTS "drizzle"')
+        await tx.unsafe(
+          'CREATE TABLE IF NOT EXISTS "drizzle"."__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)',
+        )
+        return tx.unsafe<{ hash: string }[]>('SELECT hash FROM "drizzle"."__drizzle_migrations"')
+      })
+      return new Set(rows.map((row) => row.hash))
+    },
+    async apply(migration: EmbeddedMigration) {
+      await client.begin(async (tx) => {
+        await tx.unsafe('SELECT pg_advisory_xact_lock($1)', [LOCK])
+        const done = await tx.unsafe('SELECT 1 FROM "drizzle"."__drizzle_migrations" WHERE hash = $1', [migration.hash])
+        if (done.length > 0) return
+        for (const statement of migration.statements) await tx.unsafe(statement)
+        await tx.unsafe('INSERT INTO "drizzle"."__drizzle_migrations" (hash, created_at) VALUES ($1, $2)', [
+          migration.hash,
+          migration.when,
+        ])
+      })
+    },
+    async record(migration: EmbeddedMigration) {
+      await client.unsafe('INSERT INTO "drizzle"."__drizzle_migrations" (hash, created_at) VALUES ($1, $2)', [
+        migration.hash,
+        migration.when,
+      ])
+    },
+    async tableNames() {
+      const rows = await client.unsafe<{ name: string }[]>(
+        'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()',
+      )
+      return new Set(rows.map((row) => row.name))
+    },
+  }
+}

@@ -1,0 +1,4 @@
+import { postgresAdmin } from '../support/server-databases.ts'
+import { serverEngineSuite } from '../support/server-engine-suite.ts'
+
+serverEngineSuite('postgres', postgresAdmin)

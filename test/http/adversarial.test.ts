@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'bun:test'
-import { hawkAuthorization } from '../../src/auth/hawk.ts'
 import { backends } from '../support/backends.ts'
 import { serverForSuite, type TestServer } from '../support/server.ts'
 import type { SyncClient } from '../support/sync-client.ts'
@@ -7,14 +6,6 @@ import type { SyncClient } from '../support/sync-client.ts'
 /** Limits small enough that oversized bodies stay small (Bun.serve itself caps at max_request_bytes + 1024). */
 const LIMITS = { max_post_bytes: 1000, max_record_payload_bytes: 500, max_request_bytes: 2000 }
 
-type RawBody = string | Uint8Array | ReadableStream<Uint8Array>
-
-/** A signed request with the body sent exactly as given; a stream goes out chunked, without Content-Length. */
-function rawRequest(client: SyncClient, method: string, path: string, body: RawBody, headers: Record<string, string> = {}) {
-  const url = client.url(path)
-  const init = { method, headers: { ...headers, authorization: hawkAuthorization(client.credentials, { method, url }) }, body }
-  return fetch(url, body instanceof ReadableStream ? { ...init, duplex: 'half' } : init)
-}
 
 /** A body stream in two chunks, so neither side knows its length up front. */
 function chunked(text: string): ReadableStream<Uint8Array> {
@@ -225,7 +216,7 @@ describe.each(backends)('hostile requests change nothing on $name', (backend) =>
 
   test('a chunked POST body within the limit is read like any other', async () => {
     const client = server.client()
-    const response = await rawRequest(client, 'POST', '/storage/bookmarks', chunked('[{"id":"a","payload":"x"}]'), {
+    const response = await client.raw('POST', '/storage/bookmarks', chunked('[{"id":"a","payload":"x"}]'), {
       'content-type': 'application/json',
     })
     expect(response.status).toBe(200)
@@ -235,14 +226,14 @@ describe.each(backends)('hostile requests change nothing on $name', (backend) =>
   test('a chunked POST body over the limit without Content-Length answers 400 with body 0', async () => {
     await expectUnchanged(server, async (client) => {
       const body = chunked(JSON.stringify([{ id: 'a', payload: 'x'.repeat(2100) }]))
-      await expectError(await rawRequest(client, 'POST', '/storage/bookmarks', body, { 'content-type': 'application/json' }), 400, '0')
+      await expectError(await client.raw('POST', '/storage/bookmarks', body, { 'content-type': 'application/json' }), 400, '0')
     })
   })
 
   test('a chunked PUT body over the limit without Content-Length answers 400 with body 8', async () => {
     await expectUnchanged(server, async (client) => {
       const body = chunked(JSON.stringify({ payload: 'x'.repeat(2100) }))
-      await expectError(await rawRequest(client, 'PUT', '/storage/bookmarks/a', body, { 'content-type': 'application/json' }), 400, '8')
+      await expectError(await client.raw('PUT', '/storage/bookmarks/a', body, { 'content-type': 'application/json' }), 400, '8')
     })
   })
 
@@ -250,7 +241,7 @@ describe.each(backends)('hostile requests change nothing on $name', (backend) =>
   test('a chunked POST body far over the limit answers 400 with body 0', async () => {
     const client = server.client()
     const body = chunked(JSON.stringify([{ id: 'a', payload: 'x'.repeat(50_000) }]))
-    await expectError(await rawRequest(client, 'POST', '/storage/bookmarks', body, { 'content-type': 'application/json' }), 400, '0')
+    await expectError(await client.raw('POST', '/storage/bookmarks', body, { 'content-type': 'application/json' }), 400, '0')
   })
 
   test.each([
@@ -260,7 +251,7 @@ describe.each(backends)('hostile requests change nothing on $name', (backend) =>
     ['an overlong encoding', [0x5b, 0x22, 0xc0, 0xaf, 0x22, 0x5d]],
   ])('a POST body with invalid UTF-8 (%s) answers 400 with body 0', async (_, bytes) => {
     await expectUnchanged(server, async (client) => {
-      const response = await rawRequest(client, 'POST', '/storage/bookmarks', new Uint8Array(bytes), { 'content-type': 'application/json' })
+      const response = await client.raw('POST', '/storage/bookmarks', new Uint8Array(bytes), { 'content-type': 'application/json' })
       await expectError(response, 400, '0')
     })
   })
@@ -268,14 +259,14 @@ describe.each(backends)('hostile requests change nothing on $name', (backend) =>
   test('an application/newlines POST body with invalid UTF-8 answers 400 with body 0', async () => {
     await expectUnchanged(server, async (client) => {
       const body = new Uint8Array([...new TextEncoder().encode('{"id":"a","payload":"'), 0xff, 0x22, 0x7d])
-      await expectError(await rawRequest(client, 'POST', '/storage/bookmarks', body, { 'content-type': 'application/newlines' }), 400, '0')
+      await expectError(await client.raw('POST', '/storage/bookmarks', body, { 'content-type': 'application/newlines' }), 400, '0')
     })
   })
 
   test('a PUT body with invalid UTF-8 answers 400 with body 8', async () => {
     await expectUnchanged(server, async (client) => {
       const body = new Uint8Array([...new TextEncoder().encode('{"payload":"'), 0xff, 0x22, 0x7d])
-      await expectError(await rawRequest(client, 'PUT', '/storage/bookmarks/a', body, { 'content-type': 'application/json' }), 400, '8')
+      await expectError(await client.raw('PUT', '/storage/bookmarks/a', body, { 'content-type': 'application/json' }), 400, '8')
     })
   })
 })

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, setSystemTime, test } from 'bun:test'
 import { backends } from '../support/backends.ts'
 import { serverForSuite } from '../support/server.ts'
-import type { SyncClient } from '../support/sync-client.ts'
+import type { StoredBso, SyncClient } from '../support/sync-client.ts'
 
 interface BatchResult {
   batch?: string
@@ -10,12 +10,6 @@ interface BatchResult {
   failed: Record<string, string>
 }
 
-interface StoredBso {
-  id: string
-  modified: number
-  payload: string
-  sortindex?: number
-}
 
 const BATCH_LIFETIME_MS = 2 * 60 * 60 * 1000
 /** Query-safe per storage-api.md §13.2: no `+`, `/`, `&`, `#`, `%` or spaces. */

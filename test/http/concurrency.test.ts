@@ -1,13 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { backends } from '../support/backends.ts'
 import { serverForSuite } from '../support/server.ts'
-import type { SyncClient } from '../support/sync-client.ts'
-
-interface StoredBso {
-  id: string
-  modified: number
-  payload: string
-}
+import type { StoredBso, SyncClient } from '../support/sync-client.ts'
 
 interface Outcome {
   status: number

@@ -1,8 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { hawkAuthorization } from '../../src/auth/hawk.ts'
 import { backends } from '../support/backends.ts'
 import { serverForSuite } from '../support/server.ts'
-import type { SyncClient } from '../support/sync-client.ts'
+import type { StoredBso, SyncClient } from '../support/sync-client.ts'
 
 interface PostResult {
   modified: number
@@ -10,22 +9,7 @@ interface PostResult {
   failed: Record<string, string>
 }
 
-interface StoredBso {
-  id: string
-  modified: number
-  payload: string
-  sortindex?: number
-}
 
-/** A POST whose body and headers are sent exactly as given (no default Content-Type). */
-function rawPost(client: SyncClient, path: string, body: string | Uint8Array, headers: Record<string, string> = {}) {
-  const url = client.url(path)
-  return fetch(url, {
-    method: 'POST',
-    headers: { ...headers, authorization: hawkAuthorization(client.credentials, { method: 'POST', url }) },
-    body,
-  })
-}
 
 async function postJson(client: SyncClient, path: string, body: unknown, headers?: Record<string, string>) {
   const response = await client.post(path, body, { headers })
@@ -234,7 +218,7 @@ describe.each(backends)('POST /storage/{collection} on $name', (backend) => {
 
   test('POST without Content-Type answers 415 with body 0', async () => {
     const client = server.client()
-    const response = await rawPost(client, '/storage/bookmarks', new TextEncoder().encode('[{"id":"a"}]'))
+    const response = await client.raw('POST', '/storage/bookmarks', new TextEncoder().encode('[{"id":"a"}]'))
     expect(response.status).toBe(415)
     expect(await response.text()).toBe('0')
   })

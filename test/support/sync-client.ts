@@ -2,6 +2,17 @@ import { randomBytes } from 'node:crypto'
 import { hawkAuthorization } from '../../src/auth/hawk.ts'
 import { mintToken, type TokenCredentials } from '../../src/auth/token.ts'
 
+/** A record as the server returns it with `full=1`. */
+export interface StoredBso {
+  id: string
+  modified: number
+  payload: string
+  sortindex?: number
+}
+
+/** A body sent byte for byte; a stream goes out chunked, without Content-Length. */
+export type RawBody = string | Uint8Array | ReadableStream<Uint8Array>
+
 export interface RequestOptions {
   /** A string is sent as is; anything else as JSON. */
   body?: unknown
@@ -61,6 +72,13 @@ export class SyncClient {
       headers.authorization ??= hawkAuthorization(options.credentials ?? this.credentials, { method, url })
     }
     return fetch(url, { method, headers, body })
+  }
+
+  /** A signed request whose body and headers are sent exactly as given (no default Content-Type). */
+  raw(method: string, path: string, body: RawBody, headers: Record<string, string> = {}): Promise<Response> {
+    const url = this.url(path)
+    const init = { method, headers: { ...headers, authorization: hawkAuthorization(this.credentials, { method, url }) }, body }
+    return fetch(url, body instanceof ReadableStream ? { ...init, duplex: 'half' } : init)
   }
 
   get = (path: string, options?: RequestOptions) => this.request('GET', path, options)

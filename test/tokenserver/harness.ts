@@ -42,6 +42,8 @@ export async function newKeyPair(): Promise<KeyPair> {
 /** Generated once per file: RSA key generation is slow. */
 export const primaryKey = await newKeyPair()
 export const secondaryKey = await newKeyPair()
+/** A key pair no configuration trusts. */
+export const strangerKey = await newKeyPair()
 
 export interface AccessTokenOptions {
   sub?: string

@@ -2,22 +2,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import { RETIRED_GENERATION } from '../../src/db/tokenserver-types.ts'
 import { OAuthVerifier, OLDSYNC_SCOPE } from '../../src/tokenserver/verify.ts'
 import { backends } from '../support/backends.ts'
-import {
-  accessToken,
-  errorBody,
-  harnessPerTest,
-  newFxaUid,
-  newKeyPair,
-  primaryKey,
-  secondaryKey,
-  UNAUTHORIZED,
-  type Harness,
-  type HarnessOptions,
-  type KeyPair,
-} from './harness.ts'
+import { accessToken, errorBody, harnessPerTest, newFxaUid, primaryKey, secondaryKey, strangerKey, UNAUTHORIZED, type Harness, type HarnessOptions } from './harness.ts'
 import { startMockAccounts, type MockAccounts } from './mock-accounts.ts'
 
-const strangerKey: KeyPair = await newKeyPair()
 const invalidCredentials = UNAUTHORIZED('invalid-credentials')
 const verifyAnswer = (answer: Record<string, unknown>) => ({ status: 200, body: JSON.stringify(answer) })
 

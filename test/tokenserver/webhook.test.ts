@@ -2,24 +2,12 @@ import { describe, expect, test } from 'bun:test'
 import { SignJWT } from 'jose'
 import { RETIRED_GENERATION } from '../../src/db/tokenserver-types.ts'
 import { backends } from '../support/backends.ts'
-import {
-  accessToken,
-  errorBody,
-  harnessPerTest,
-  newFxaUid,
-  newKeyPair,
-  primaryKey,
-  secondaryKey,
-  UNAUTHORIZED,
-  type Harness,
-  type KeyPair,
-} from './harness.ts'
+import { accessToken, errorBody, harnessPerTest, newFxaUid, primaryKey, secondaryKey, strangerKey, UNAUTHORIZED, type Harness, type KeyPair } from './harness.ts'
 
 const CLIENT_ID = 'tokenserver-webhook'
 const ISSUER = 'https://accounts.example.com'
 const DELETE_USER = 'https://schemas.accounts.firefox.com/event/delete-user'
 const PASSWORD_CHANGE = 'https://schemas.accounts.firefox.com/event/password-change'
-const strangerKey = await newKeyPair()
 
 interface SetOptions {
   sub: string

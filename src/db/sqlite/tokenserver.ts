@@ -1,7 +1,17 @@
-import { and, asc, desc, eq, isNull, lt, lte, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, lt, lte, sql } from 'drizzle-orm'
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core'
 import { SyncError } from '../../errors.ts'
+import {
+  allocatedUser,
+  chooseNode,
+  MAX_USER_ROWS,
+  nodeChangeSet,
+  nodeRow,
+  toNodeRecord,
+  tokenserverSql,
+  userRow,
+} from '../tokenserver-common.ts'
 import {
   RETIRED_GENERATION,
   type NewNode,
@@ -16,10 +26,6 @@ import {
 import { translateLockError, type SqliteConnection } from './connection.ts'
 import { nodes, services, users } from './tokenserver-schema.ts'
 
-const MAX_USER_ROWS = 20
-/** Rounds of "pick a node, else release capacity" before giving up (tokenserver.md §12.1). */
-const NODE_SELECTION_ROUNDS = 5
-
 /** Drizzle types bun:sqlite's `run()` as void; it returns the statement's change count. */
 const changes = (result: unknown): number => (result as { changes: number }).changes
 
@@ -28,31 +34,16 @@ const exact = (column: SQLiteColumn) => sql<string>`cast(${column} as text)`.map
 const exactOrNull = (column: SQLiteColumn) =>
   sql<string | null>`cast(${column} as text)`.mapWith((text: string | null) => (text === null ? null : BigInt(text)))
 
+const q = tokenserverSql(users, nodes)
+
+/** The shared user columns, the 64-bit ones read exactly. */
 const userColumns = {
-  uid: users.uid,
-  service: users.service,
-  email: users.email,
+  ...q.userColumns,
   generation: exact(users.generation),
-  clientState: users.clientState,
   createdAt: exact(users.createdAt),
   replacedAt: exactOrNull(users.replacedAt),
-  nodeId: users.nodeid,
   keysChangedAt: exactOrNull(users.keysChangedAt),
-  node: nodes.node,
 }
-
-const ofUser = (key: UserKey) => and(eq(users.service, key.service), eq(users.email, key.email))
-const current = isNull(users.replacedAt)
-
-/**
- * Node ranking of §12.1: emptiest relative to capacity first, with a load of 0 ahead of all
- * (ln(0) is undefined). Ties go to the node with more released slots, then the oldest.
- */
-const nodeRank = [
-  sql`case when ${nodes.currentLoad} = 0 then -1 else ln(${nodes.currentLoad}) / ln(${nodes.capacity}) end`,
-  desc(nodes.available),
-  asc(nodes.id),
-]
 
 /** The tokenserver tables on embedded SQLite, sharing the storage's connection queue. */
 export class SqliteTokenserver implements TokenserverDb {
@@ -94,7 +85,7 @@ export class SqliteTokenserver implements TokenserverDb {
         if (node === undefined) throw new SyncError('noNodeAvailable', 'unable to get a node')
         this.addUserToNode(node.id, policy)
         const uid = this.insertRow({ ...values, nodeId: node.id })
-        return { ...values, uid, nodeId: node.id, node: node.node, replacedAt: null }
+        return allocatedUser(values, node, uid)
       },
       { transaction: true },
     )
@@ -105,24 +96,10 @@ export class SqliteTokenserver implements TokenserverDb {
     if (policy.spannerNodeId !== undefined) {
       return this.db.select(columns).from(nodes).where(eq(nodes.id, policy.spannerNodeId)).get()
     }
-    for (let round = 0; round < NODE_SELECTION_ROUNDS; round++) {
-      const found = this.db
-        .select(columns)
-        .from(nodes)
-        .where(
-          and(
-            eq(nodes.service, service),
-            sql`${nodes.available} > 0 and ${nodes.capacity} > ${nodes.currentLoad}`,
-            eq(nodes.downed, 0),
-            eq(nodes.backoff, 0),
-          ),
-        )
-        .orderBy(...nodeRank)
-        .limit(1)
-        .get()
-      if (found !== undefined || this.releaseCapacity(service, policy.releaseRate) === 0) return found
-    }
-    return undefined
+    return chooseNode(
+      () => this.db.select(columns).from(nodes).where(q.openNodes(service)).orderBy(...q.nodeRank).limit(1).get(),
+      () => this.releaseCapacity(service, policy.releaseRate),
+    )
   }
 
   /** §12.1 step 2: full nodes that are up get a fraction of their capacity back (backoff ones too). */
@@ -133,13 +110,7 @@ export class SqliteTokenserver implements TokenserverDb {
         // The reference stores the product in an INTEGER column, which rounds it.
         available: sql`cast(round(min(${nodes.capacity} * ${releaseRate}, ${nodes.capacity} - ${nodes.currentLoad})) as integer)`,
       })
-      .where(
-        and(
-          eq(nodes.service, service),
-          sql`${nodes.available} <= 0 and ${nodes.capacity} > ${nodes.currentLoad}`,
-          eq(nodes.downed, 0),
-        ),
-      )
+      .where(q.fullNodes(service))
       .run()
     return changes(result)
   }
@@ -157,16 +128,7 @@ export class SqliteTokenserver implements TokenserverDb {
   private insertRow(values: UserValues & { nodeId: number }): number {
     const inserted = this.db
       .insert(users)
-      .values({
-        service: values.service,
-        email: values.email,
-        generation: values.generation,
-        clientState: values.clientState,
-        createdAt: values.createdAt,
-        replacedAt: null,
-        nodeid: values.nodeId,
-        keysChangedAt: values.keysChangedAt,
-      })
+      .values(userRow(values))
       .returning({ uid: users.uid })
       .get()
     return inserted.uid
@@ -181,7 +143,7 @@ export class SqliteTokenserver implements TokenserverDb {
       this.db
         .update(users)
         .set({ replacedAt: key.replacedAt })
-        .where(and(ofUser(key), current, lt(users.createdAt, key.replacedAt)))
+        .where(and(q.ofUser(key), q.current, lt(users.createdAt, key.replacedAt)))
         .run(),
     )
   }
@@ -197,19 +159,11 @@ export class SqliteTokenserver implements TokenserverDb {
   }
 
   async updateUser(key: UserKey & { generation: bigint; keysChangedAt: bigint | null }): Promise<void> {
-    const newKeysChangedAt = sql`coalesce(${key.keysChangedAt}, ${users.keysChangedAt}, 0)`
     await this.run(() =>
       this.db
         .update(users)
         .set({ generation: key.generation, keysChangedAt: key.keysChangedAt })
-        .where(
-          and(
-            ofUser(key),
-            current,
-            lte(users.generation, key.generation),
-            sql`coalesce(${users.keysChangedAt}, 0) <= ${newKeysChangedAt}`,
-          ),
-        )
+        .where(q.movesForward(key, key.keysChangedAt))
         .run(),
     )
   }
@@ -219,7 +173,7 @@ export class SqliteTokenserver implements TokenserverDb {
       this.db
         .update(users)
         .set({ generation: RETIRED_GENERATION, replacedAt: key.replacedAt })
-        .where(and(ofUser(key), current))
+        .where(and(q.ofUser(key), q.current))
         .run(),
     )
   }
@@ -229,7 +183,7 @@ export class SqliteTokenserver implements TokenserverDb {
       this.db
         .update(users)
         .set({ generation: key.generation })
-        .where(and(ofUser(key), current, lte(users.generation, key.generation)))
+        .where(and(q.ofUser(key), q.current, lte(users.generation, key.generation)))
         .run(),
     )
   }
@@ -253,7 +207,7 @@ export class SqliteTokenserver implements TokenserverDb {
         .where(eq(nodes.service, service))
         .orderBy(asc(nodes.id))
         .all()
-        .map((row) => ({ ...row, downed: row.downed !== 0, backoff: row.backoff !== 0 })),
+        .map(toNodeRecord),
     )
   }
 
@@ -261,7 +215,7 @@ export class SqliteTokenserver implements TokenserverDb {
     return this.run(() => {
       const inserted = this.db
         .insert(nodes)
-        .values({ ...node, downed: Number(node.downed), backoff: Number(node.backoff) })
+        .values(nodeRow(node))
         .onConflictDoNothing()
         .returning({ id: nodes.id })
         .get()
@@ -270,12 +224,7 @@ export class SqliteTokenserver implements TokenserverDb {
   }
 
   updateNode(id: number, nodeChanges: NodeChanges): Promise<boolean> {
-    const { downed, backoff, ...counts } = nodeChanges
-    const set = {
-      ...counts,
-      ...(downed === undefined ? {} : { downed: Number(downed) }),
-      ...(backoff === undefined ? {} : { backoff: Number(backoff) }),
-    }
+    const set = nodeChangeSet(nodeChanges)
     if (Object.keys(set).length === 0) return this.run(() => this.nodeExists(id))
     return this.run(() => changes(this.db.update(nodes).set(set).where(eq(nodes.id, id)).run()) > 0)
   }
@@ -291,7 +240,7 @@ export class SqliteTokenserver implements TokenserverDb {
         this.db
           .update(users)
           .set({ replacedAt: node.replacedAt })
-          .where(and(eq(users.nodeid, node.id), current))
+          .where(and(eq(users.nodeid, node.id), q.current))
           .run()
         return deleted > 0
       },
@@ -300,14 +249,13 @@ export class SqliteTokenserver implements TokenserverDb {
   }
 
   listUsers(query: { service: number; email?: string }): Promise<UserRecord[]> {
-    const filter: SQL | undefined = query.email === undefined ? undefined : eq(users.email, query.email)
     return this.run(() =>
       this.db
         .select(userColumns)
         .from(users)
         .leftJoin(nodes, eq(nodes.id, users.nodeid))
-        .where(and(eq(users.service, query.service), filter))
-        .orderBy(asc(users.email), desc(users.createdAt), desc(users.uid))
+        .where(q.listed(query))
+        .orderBy(...q.byEmail)
         .all(),
     )
   }
@@ -327,7 +275,7 @@ function prepareUserLookup(db: BunSQLiteDatabase) {
     .from(users)
     .leftJoin(nodes, eq(nodes.id, users.nodeid))
     .where(and(eq(users.service, sql.placeholder('service')), eq(users.email, sql.placeholder('email'))))
-    .orderBy(desc(users.createdAt), desc(users.uid))
+    .orderBy(...q.newestFirst)
     .limit(MAX_USER_ROWS)
     .prepare()
 }

@@ -1,5 +1,5 @@
 import type { Settings } from '../config/settings.ts'
-import { openTokenserverDb } from '../db/open-tokenserver.ts'
+import { openTokenserverDb } from '../db/open.ts'
 import { SYNC_SERVICE, type TokenserverDb } from '../db/tokenserver-types.ts'
 import { UsageError, type CommandInput, type OptionSpec } from './command.ts'
 import { settingsFor } from './settings-input.ts'

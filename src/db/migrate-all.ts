@@ -1,7 +1,6 @@
 import type { MigrationReport } from './migrations/apply.ts'
 import type { Settings } from '../config/settings.ts'
-import { migrateStorage } from './open.ts'
-import { migrateTokenserverDb } from './open-tokenserver.ts'
+import { migrateStorage, migrateTokenserverDb } from './open.ts'
 import { redact } from './url.ts'
 
 /** Applies every pending migration of the databases the settings use; returns report lines. */

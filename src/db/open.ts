@@ -1,54 +1,58 @@
+import type { Engine, OpenOptions } from './engine.ts'
 import type { MigrationReport } from './migrations/apply.ts'
+import type { TokenserverDb } from './tokenserver-types.ts'
 import type { StorageBackend } from './types.ts'
-import { parseDatabaseUrl, type DatabaseLocation } from './url.ts'
+import { parseDatabaseUrl } from './url.ts'
+
+export type OpenDatabaseOptions = Pick<OpenOptions, 'runMigrations'> & Partial<OpenOptions>
 
 /**
  * The one place that picks an engine from a database URL. Drivers load lazily, so a server on
  * SQLite never pays for postgres.js, mysql2 or Spanner at start.
  */
-export interface OpenStorageOptions {
-  runMigrations: boolean
-  /** Connections per process for server databases (`database_pool_max_size`, default 10). */
-  poolMaxSize?: number
-  /** Longest wait for a pooled connection before answering 503 (`database_pool_connection_timeout`, default 30). */
-  connectionTimeoutSeconds?: number
+async function engineFor(url: string, subject: 'storage' | 'tokenserver'): Promise<{ engine: Engine; target: string }> {
+  const location = parseDatabaseUrl(url)
+  switch (location.engine) {
+    case 'sqlite':
+      return { engine: (await import('./sqlite/open.ts')).sqliteEngine, target: location.path }
+    case 'postgres':
+      return { engine: (await import('./postgres/open.ts')).postgresEngine, target: location.url }
+    case 'mysql':
+      return { engine: (await import('./mysql/open.ts')).mysqlEngine, target: location.url }
+    case 'spanner':
+      throw new Error(
+        subject === 'storage'
+          ? 'the spanner storage backend is not implemented (no Spanner emulator to test it against); use a sqlite:///, postgres:// or mysql:// URL'
+          : // Spanner deployments keep their tokenserver tables in MySQL or PostgreSQL, never in Spanner.
+            'the tokenserver database cannot be spanner; set tokenserver.database_url to a sqlite:///, postgres:// or mysql:// URL',
+      )
+  }
 }
 
-const poolOptions = (options: OpenStorageOptions) => ({
-  runMigrations: options.runMigrations,
-  poolMaxSize: options.poolMaxSize ?? 10,
-  connectionTimeoutSeconds: options.connectionTimeoutSeconds ?? 30,
+const withPoolDefaults = (options: OpenDatabaseOptions): OpenOptions => ({
+  poolMaxSize: 10,
+  connectionTimeoutSeconds: 30,
+  ...options,
 })
 
-export async function openStorage(url: string, options: OpenStorageOptions): Promise<StorageBackend> {
-  const location = parseDatabaseUrl(url)
-  switch (location.engine) {
-    case 'sqlite':
-      return (await import('./sqlite/open.ts')).openSqliteStorage(location.path, options)
-    case 'postgres':
-      return (await import('./postgres/open.ts')).openPostgresStorage(location.url, poolOptions(options))
-    case 'mysql':
-      return (await import('./mysql/open.ts')).openMysqlStorage(location.url, poolOptions(options))
-    case 'spanner':
-      throw notYetSupported(location)
-  }
+export async function openStorage(url: string, options: OpenDatabaseOptions): Promise<StorageBackend> {
+  const { engine, target } = await engineFor(url, 'storage')
+  return engine.openStorage(target, withPoolDefaults(options))
 }
 
-/** Applies the storage migrations; returns the tags it applied. */
+/** Applies the storage migrations (adopting a syncstorage-rs schema); reports what it did. */
 export async function migrateStorage(url: string): Promise<MigrationReport> {
-  const location = parseDatabaseUrl(url)
-  switch (location.engine) {
-    case 'sqlite':
-      return (await import('./sqlite/open.ts')).migrateSqliteStorage(location.path)
-    case 'postgres':
-      return (await import('./postgres/open.ts')).migratePostgresStorage(location.url)
-    case 'mysql':
-      return (await import('./mysql/open.ts')).migrateMysqlStorage(location.url)
-    case 'spanner':
-      throw notYetSupported(location)
-  }
+  const { engine, target } = await engineFor(url, 'storage')
+  return engine.migrateStorage(target)
 }
 
-function notYetSupported(location: DatabaseLocation): Error {
-  return new Error(`the ${location.engine} storage backend is not implemented yet; use a sqlite:///, postgres:// or mysql:// URL`)
+export async function openTokenserverDb(url: string, options: OpenDatabaseOptions): Promise<TokenserverDb> {
+  const { engine, target } = await engineFor(url, 'tokenserver')
+  return engine.openTokenserver(target, withPoolDefaults(options))
+}
+
+/** Applies the tokenserver migrations (adopting a syncstorage-rs schema); reports what it did. */
+export async function migrateTokenserverDb(url: string): Promise<MigrationReport> {
+  const { engine, target } = await engineFor(url, 'tokenserver')
+  return engine.migrateTokenserver(target)
 }

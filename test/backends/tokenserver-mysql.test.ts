@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import mysql from 'mysql2/promise'
-import { migrateTokenserverDb } from '../../src/db/open-tokenserver.ts'
+import { migrateTokenserverDb } from '../../src/db/open.ts'
 import { MysqlPool } from '../../src/db/mysql/connection.ts'
 import { MysqlTokenserver } from '../../src/db/mysql/tokenserver.ts'
 import { backendNamed } from '../support/backends.ts'

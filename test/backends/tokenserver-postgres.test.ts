@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { migrateTokenserverDb } from '../../src/db/open-tokenserver.ts'
+import { migrateTokenserverDb } from '../../src/db/open.ts'
 import { PostgresPool } from '../../src/db/postgres/connection.ts'
 import { PostgresTokenserver } from '../../src/db/postgres/tokenserver.ts'
 import { backendNamed } from '../support/backends.ts'

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { openTokenserverDb } from '../../src/db/open-tokenserver.ts'
+import { openTokenserverDb } from '../../src/db/open.ts'
 import { SYNC_SERVICE, type TokenserverDb } from '../../src/db/tokenserver-types.ts'
 import { bootstrapTokenserver } from '../../src/tokenserver/bootstrap.ts'
 import { backends } from '../support/backends.ts'

@@ -1,12 +1,22 @@
+import type { Engine } from '../engine.ts'
 import { embeddedMigrations } from '../migrations/embed.ts' with { type: 'macro' }
-import { migratedSchema, type MigrationOptions } from '../migrated-schema.ts'
-import { MysqlPool, type PoolOptions } from './connection.ts'
+import { migratedSchema } from '../migrated-schema.ts'
+import { MysqlPool } from './connection.ts'
 import { mysqlMigrationAccess } from './migration-access.ts'
 import { MysqlStorage } from './storage.ts'
+import { MysqlTokenserver } from './tokenserver.ts'
 
-const schema = migratedSchema(mysqlMigrationAccess, 'storage', embeddedMigrations('mysql'))
+/**
+ * Both schemas record themselves in the one `__drizzle_migrations` table, told apart by file
+ * hash. Every statement is re-runnable (IF NOT EXISTS, INSERT IGNORE): MySQL DDL is not
+ * transactional, so a migration interrupted half-way is simply run again.
+ */
+const storage = migratedSchema(mysqlMigrationAccess, 'storage', embeddedMigrations('mysql'))
+const tokenserver = migratedSchema(mysqlMigrationAccess, 'tokenserver', embeddedMigrations('mysql-tokenserver'))
 
-export const openMysqlStorage = (url: string, options: PoolOptions & MigrationOptions): Promise<MysqlStorage> =>
-  schema.open(url, options, () => new MysqlStorage(new MysqlPool(url, options)))
-
-export const migrateMysqlStorage = schema.migrate
+export const mysqlEngine: Engine = {
+  openStorage: (url, options) => storage.open(url, options, () => new MysqlStorage(new MysqlPool(url, options))),
+  migrateStorage: storage.migrate,
+  openTokenserver: (url, options) => tokenserver.open(url, options, () => new MysqlTokenserver(new MysqlPool(url, options))),
+  migrateTokenserver: tokenserver.migrate,
+}

@@ -1,12 +1,21 @@
+import type { Engine } from '../engine.ts'
 import { embeddedMigrations } from '../migrations/embed.ts' with { type: 'macro' }
-import { migratedSchema, type MigrationOptions } from '../migrated-schema.ts'
-import { PostgresPool, type PoolOptions } from './connection.ts'
+import { migratedSchema } from '../migrated-schema.ts'
+import { PostgresPool } from './connection.ts'
 import { postgresMigrationAccess } from './migration-access.ts'
 import { PostgresStorage } from './storage.ts'
+import { PostgresTokenserver } from './tokenserver.ts'
 
-const schema = migratedSchema(postgresMigrationAccess, 'storage', embeddedMigrations('postgres'))
+/**
+ * Both schemas record themselves in the one `drizzle.__drizzle_migrations` table (a database may
+ * hold both): entries are told apart by their file hash, which differs.
+ */
+const storage = migratedSchema(postgresMigrationAccess, 'storage', embeddedMigrations('postgres'))
+const tokenserver = migratedSchema(postgresMigrationAccess, 'tokenserver', embeddedMigrations('postgres-tokenserver'))
 
-export const openPostgresStorage = (url: string, options: PoolOptions & MigrationOptions): Promise<PostgresStorage> =>
-  schema.open(url, options, () => new PostgresStorage(new PostgresPool(url, options)))
-
-export const migratePostgresStorage = schema.migrate
+export const postgresEngine: Engine = {
+  openStorage: (url, options) => storage.open(url, options, () => new PostgresStorage(new PostgresPool(url, options))),
+  migrateStorage: storage.migrate,
+  openTokenserver: (url, options) => tokenserver.open(url, options, () => new PostgresTokenserver(new PostgresPool(url, options))),
+  migrateTokenserver: tokenserver.migrate,
+}

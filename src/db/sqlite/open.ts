@@ -1,11 +1,17 @@
+import type { Engine } from '../engine.ts'
 import { embeddedMigrations } from '../migrations/embed.ts' with { type: 'macro' }
-import { migratedSchema, type MigrationOptions } from '../migrated-schema.ts'
+import { migratedSchema } from '../migrated-schema.ts'
 import { sqliteMigrationAccess } from './migration-access.ts'
 import { SqliteStorage } from './storage.ts'
+import { SqliteTokenserver } from './tokenserver.ts'
 
-const schema = migratedSchema(sqliteMigrationAccess, 'storage', embeddedMigrations('sqlite'))
+const storage = migratedSchema(sqliteMigrationAccess, 'storage', embeddedMigrations('sqlite'))
+const tokenserver = migratedSchema(sqliteMigrationAccess, 'tokenserver', embeddedMigrations('sqlite-tokenserver'))
 
-export const openSqliteStorage = (path: string, options: MigrationOptions): Promise<SqliteStorage> =>
-  schema.open(path, options, (connection) => new SqliteStorage(connection))
-
-export const migrateSqliteStorage = schema.migrate
+/** SQLite: storage and tokenserver on one file share one connection, so they never lock each other out. */
+export const sqliteEngine: Engine = {
+  openStorage: (path, options) => storage.open(path, options, (connection) => new SqliteStorage(connection)),
+  migrateStorage: storage.migrate,
+  openTokenserver: (path, options) => tokenserver.open(path, options, (connection) => new SqliteTokenserver(connection)),
+  migrateTokenserver: tokenserver.migrate,
+}

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { SyncClient } from '../support/sync-client.ts'
 
 const ROOT = resolve(import.meta.dir, '../..')
 const BINARY = join(ROOT, 'dist/syncserver')
@@ -97,5 +98,25 @@ describe('compiled binary dist/syncserver', () => {
     const second = await run(['migrate'], cwd)
     expect(second.code).toBe(0)
     expect(second.stdout).toContain('up to date')
+  })
+
+  test('two processes on one SQLite file serve one user alternately, a batch spanning both', async () => {
+    const cwd = emptyDir()
+    const ports = [await freePort(), await freePort()]
+    for (const port of ports) {
+      const env = cleanEnv({ SYNC_PORT: String(port), SYNC_MASTER_SECRET: 'two processes', SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:///shared.db' })
+      children.push(Bun.spawn([BINARY], { cwd, env, stdout: 'ignore', stderr: 'ignore' }))
+      await waitFor(`http://127.0.0.1:${port}/__lbheartbeat__`, Date.now() + 10_000)
+    }
+    const [a, b] = ports.map((port) => new SyncClient(`http://127.0.0.1:${port}`, 'two processes', 77)) as [SyncClient, SyncClient]
+    const created = await a.post('/storage/history?batch=true', [{ id: 'r1', payload: 'one' }])
+    const { batch } = (await created.json()) as { batch: string }
+    expect((await b.post(`/storage/history?batch=${batch}`, [{ id: 'r2', payload: 'two' }])).status).toBe(202)
+    expect((await a.post(`/storage/history?batch=${batch}&commit=true`, [])).status).toBe(200)
+    expect(await b.json('GET', '/storage/history?sort=oldest')).toEqual(['r1', 'r2'])
+    const writes = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).put(`/storage/tabs/t${i}`, { payload: 'x' })))
+    expect(writes.map((response) => response.status === 200 || response.status === 503)).not.toContain(false)
+    const written = writes.filter((response) => response.status === 200).length
+    expect(((await a.json('GET', '/storage/tabs')) as string[]).length).toBe(written)
   })
 })

@@ -36,5 +36,13 @@ failed=$(grep -Eo '^ *[0-9]+ fail$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo
 skipped=$(grep -Eo '^ *[0-9]+ skip$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
 rm -f "$log"
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+
+# The benchmark's quick mode runs too, so it cannot rot: it reports numbers and never fails on
+# them, but a benchmark that breaks counts as a failed test.
+if [ -z "${SKIP_BENCH:-}" ]; then
+  echo "== bun run bench --quick"
+  if timeout 300 bun run bench --quick; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+fi
+
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 exit "$status"

@@ -1,0 +1,265 @@
+import { randomBytes } from 'node:crypto'
+import { dbCeilingConcurrency, dbCeilingName, helloOperation } from './ceilings.ts'
+import type { BenchEngine, FreshDatabase } from './engines.ts'
+import { LoadSeries, runLoad, type Operation } from './load.ts'
+import { mixPopulation, runMixLevel, type MixLevel } from './mix.ts'
+import type { BackendReport, MemoryFigures, ScenarioReport } from './model.ts'
+import type { Profile } from './options.ts'
+import { memoryBreakdown, peakRssMiB, resetPeakRss, rssMiB } from './proc.ts'
+import { prepareStorageScenario } from './scenarios.ts'
+import type { RunningProcess } from './server.ts'
+import { median } from './stats.ts'
+import { startHelloWorld, startSyncServer } from './syncserver.ts'
+import { evaluateTargets } from './targets.ts'
+import { fakeAccounts, prepareTokenserver, tokenCryptoOperation } from './tokenserver.ts'
+import { workloadOrder, workloads } from './workloads.ts'
+
+export interface BackendContext {
+  binary: string
+  profile: Profile
+  log: (line: string) => void
+}
+
+const MIB_TO_MB = 1.048576
+const toMB = (mib: number | undefined) => (mib === undefined ? undefined : mib * MIB_TO_MB)
+
+/**
+ * Measures one engine end to end. Order matters: start-up and idle memory first (nothing has
+ * warmed the process yet), then the mix (its peak RSS is read with VmHWM reset just before),
+ * then the scenarios against their ceilings, restarts on the populated database, and last the
+ * tokenserver, which needs a server of its own.
+ */
+export async function benchEngine(engine: BenchEngine, ctx: BackendContext): Promise<BackendReport> {
+  const report: BackendReport = { engine: engine.name, label: engine.label, scenarios: [], targets: [] }
+  const unreachable = await engine.unreachable()
+  if (unreachable !== undefined) return { ...report, skipped: unreachable }
+
+  const { profile, log } = ctx
+  const secret = randomBytes(32).toString('hex')
+  const database = await engine.freshDatabase()
+  const cleanups: (() => Promise<void>)[] = [() => database.drop()]
+  try {
+    log(`${engine.label}: starting ${ctx.binary}`)
+    const first = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, masterSecret: secret })
+    if (!first.ok) return { ...report, skipped: `the server refused ${redact(database.url)}: ${first.reason}` }
+    let server: RunningProcess | undefined = first.server
+    cleanups.unshift(async () => void (await server?.stop()))
+
+    const freshMs = [server.readyMs, ...(await startupSamples(engine, ctx, secret, profile.starts.fresh - 1))]
+    const memory: MemoryFigures = {}
+    await Bun.sleep(profile.settleMs)
+    memory.idleAfterStartMB = toMB(rssMiB(server.pid))
+    const idle = memoryBreakdown(server.pid)
+    if (idle !== undefined) memory.idleBreakdownMB = { anonymous: idle.anonMiB * MIB_TO_MB, file: idle.fileMiB * MIB_TO_MB }
+    log(`${engine.label}: ready in ${freshMs.map((ms) => ms.toFixed(0)).join('/')} ms, idle RSS ${memory.idleAfterStartMB?.toFixed(1)} MB`)
+
+    const hwmResettable = resetPeakRss(server.pid)
+    report.mix = await runMix(server, secret, profile, log, engine.label)
+    if (hwmResettable) memory.peakUnderMixMB = toMB(peakRssMiB(server.pid))
+    memory.peakSampledMixMB = toMB(Math.max(...report.mix.map((level) => level.peakRssMiB ?? 0)))
+
+    resetPeakRss(server.pid)
+    const scenarios = await measureScenarios(engine, server, secret, ctx)
+    report.scenarios.push(...scenarios.reports)
+    report.httpCeiling = scenarios.httpCeiling
+    if (hwmResettable) memory.peakUnderScenariosMB = toMB(peakRssMiB(server.pid))
+    await Bun.sleep(profile.settleMs)
+    memory.idleAfterLoadMB = toMB(rssMiB(server.pid))
+    report.memory = memory
+    const shutdown = await server.stop()
+    server = undefined
+
+    log(`${engine.label}: restarting on the populated database`)
+    const restartMs = await restartSamples(ctx, database, secret, profile.starts.restart)
+    report.startup = { freshMs, restartMs, shutdownMs: shutdown.ms, shutdownKilled: shutdown.killed }
+
+    log(`${engine.label}: tokenserver`)
+    const token = await tokenserverScenario(engine, ctx, secret)
+    if (token.requestsPerSecond !== undefined) token.httpCeilingRatio = token.requestsPerSecond / scenarios.httpCeiling.opsPerSecond
+    report.scenarios.push(token)
+    report.targets = evaluateTargets(report)
+    return report
+  } catch (error) {
+    return { ...report, failed: error instanceof Error ? (error.stack ?? error.message) : String(error) }
+  } finally {
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined)
+  }
+}
+
+async function runMix(server: RunningProcess, secret: string, profile: Profile, log: (line: string) => void, label: string): Promise<MixLevel[]> {
+  const population = mixPopulation(server.url, secret, profile.mix.population)
+  // JIT compilation and first-touch allocation would otherwise be charged to the first level.
+  const warmupConcurrency = Math.min(8, Math.max(...profile.mix.levels))
+  await runMixLevel(server, population, { concurrency: warmupConcurrency, maxIterations: profile.mix.maxIterations, maxMs: profile.scenario.warmupMs, thinkMs: 0 })
+  const levels: MixLevel[] = []
+  for (const concurrency of profile.mix.levels) {
+    const level = await runMixLevel(server, population, { concurrency, maxIterations: profile.mix.maxIterations, maxMs: profile.mix.maxMs, thinkMs: profile.mix.thinkMs })
+    log(
+      `${label}: mix c=${concurrency}: ${level.requestsPerSecond.toFixed(0)} req/s, p99 ${level.latency.p99.toFixed(1)} ms, ` +
+        `server ${(level.cpu.serverCores ?? 0).toFixed(2)} cores, errors ${level.errors}${level.saturated ? ' (saturated)' : ''}`,
+    )
+    levels.push(level)
+  }
+  return levels
+}
+
+/** Warm-up: JIT, caches, and for uploads one write per user so measured writes are updates. */
+const warm = (operation: Operation, concurrency: number, users: number, profile: Profile) =>
+  runLoad({ concurrency, maxOps: Math.max(users, 200), maxMs: profile.scenario.warmupMs }, operation)
+
+/**
+ * Every storage scenario against its raw-database ceiling (and info/collections also against
+ * the hello-world), their trials interleaved: ratios come from trials run seconds apart, so
+ * background load on a shared machine skews both sides alike. The ratio reported is the median
+ * of the per-trial ratios.
+ */
+async function measureScenarios(
+  engine: BenchEngine,
+  server: RunningProcess,
+  secret: string,
+  ctx: BackendContext,
+): Promise<{ reports: ScenarioReport[]; httpCeiling: NonNullable<BackendReport['httpCeiling']> }> {
+  const { profile, log } = ctx
+  const { concurrency, trials } = profile.scenario
+  const trialBounds = { maxOps: Math.ceil(profile.scenario.maxOps / trials), maxMs: profile.scenario.maxMs / trials }
+  const dbConcurrency = dbCeilingConcurrency(engine, profile)
+
+  const helloStart = await startHelloWorld()
+  if (!helloStart.ok) throw new Error(`hello-world server did not start: ${helloStart.reason}`)
+  const hello = helloStart.server
+  const { ceiling, database } = await engine.openCeiling(dbConcurrency)
+  try {
+    const helloOp = helloOperation(hello.url)
+    await warm(helloOp, concurrency, 0, profile)
+    const helloSeries = new LoadSeries(concurrency, hello.pid)
+    const helloRatios: number[] = []
+    const reports: ScenarioReport[] = []
+    for (const id of workloadOrder) {
+      const workload = workloads[id]
+      log(`${engine.label}: ${workload.title}`)
+      const httpOp = await prepareStorageScenario(workload, server, secret, concurrency)
+      const dbOp = await ceiling.prepare(workload, dbConcurrency)
+      await warm(httpOp, concurrency, workload.users, profile)
+      await warm(dbOp, dbConcurrency, workload.users, profile)
+      const http = new LoadSeries(concurrency, server.pid)
+      const db = new LoadSeries(dbConcurrency)
+      const ratios: number[] = []
+      for (let trial = 0; trial < trials; trial++) {
+        const httpRate = await http.trial(trialBounds, httpOp)
+        ratios.push(httpRate / (await db.trial(trialBounds, dbOp)))
+        if (id === 'info-collections') helloRatios.push(httpRate / (await helloSeries.trial(trialBounds, helloOp)))
+      }
+      const load = http.result()
+      const dbLoad = db.result()
+      if (dbLoad.firstError !== undefined) throw new Error(`${engine.label} ceiling for ${id} failed: ${dbLoad.firstError}`)
+      reports.push({
+        id,
+        title: workload.title,
+        unit: workload.unit,
+        status: 'measured',
+        load,
+        unitsPerSecond: load.opsPerSecond * workload.unitsPerOp,
+        requestsPerSecond: load.opsPerSecond * workload.requestsPerOp,
+        cpu: load.cpu,
+        ceiling: { name: dbCeilingName(engine, id), description: ceiling.describes[id], unitsPerSecond: dbLoad.opsPerSecond * workload.unitsPerOp, load: dbLoad },
+        ceilingRatio: median(ratios),
+        ceilingRatioTrials: ratios,
+      })
+    }
+    const httpCeiling = helloSeries.result()
+    for (const report of reports) {
+      report.httpCeilingRatio = report.id === 'info-collections' ? median(helloRatios) : (report.requestsPerSecond ?? 0) / httpCeiling.opsPerSecond
+      if (report.id === 'info-collections') report.httpCeilingRatioTrials = helloRatios
+    }
+    return { reports, httpCeiling }
+  } finally {
+    await hello.stop()
+    await ceiling.close()
+    await database.drop()
+  }
+}
+
+/** Extra starts on fresh databases (the first one is the measured server's own). */
+async function startupSamples(engine: BenchEngine, ctx: BackendContext, secret: string, count: number): Promise<number[]> {
+  const samples: number[] = []
+  for (let i = 0; i < count; i++) {
+    const database = await engine.freshDatabase()
+    try {
+      samples.push(await timeStart(ctx, database.url, secret))
+    } finally {
+      await database.drop()
+    }
+  }
+  return samples
+}
+
+/** Starts on the database the mix and scenarios filled: what an operator's restart looks like. */
+async function restartSamples(ctx: BackendContext, database: FreshDatabase, secret: string, count: number): Promise<number[]> {
+  const samples: number[] = []
+  for (let i = 0; i < count; i++) samples.push(await timeStart(ctx, database.url, secret))
+  return samples
+}
+
+async function timeStart(ctx: BackendContext, databaseUrl: string, secret: string): Promise<number> {
+  const started = await startSyncServer({ binary: ctx.binary, databaseUrl, masterSecret: secret })
+  if (!started.ok) throw new Error(`server failed to start: ${started.reason}`)
+  const stopped = await started.server.stop()
+  if (stopped.killed) ctx.log(`the server ignored SIGTERM for ${(stopped.ms / 1000).toFixed(0)} s and was killed`)
+  return started.server.readyMs
+}
+
+/**
+ * A second server with the tokenserver on, configured with a locally generated FxA key; its
+ * trials are interleaved with the in-process cryptography ceiling.
+ */
+async function tokenserverScenario(engine: BenchEngine, ctx: BackendContext, secret: string): Promise<ScenarioReport> {
+  const base: ScenarioReport = { id: 'tokenserver', title: 'tokenserver GET /1.0/sync/1.5 (local JWT)', unit: 'req', status: 'not available' }
+  const { profile } = ctx
+  const { concurrency, trials } = profile.scenario
+  const trialBounds = { maxOps: Math.ceil(profile.scenario.maxOps / trials), maxMs: profile.scenario.maxMs / trials }
+  const fxa = fakeAccounts()
+  const accounts = fxa.accounts(profile.tokenserverAccounts)
+  const database = await engine.freshDatabase()
+  try {
+    const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, masterSecret: secret, env: fxa.env })
+    if (!started.ok) return { ...base, reason: `server with the tokenserver enabled did not start: ${started.reason}` }
+    const server = started.server
+    try {
+      const prepared = await prepareTokenserver(server, accounts, concurrency)
+      if (!prepared.available) return { ...base, reason: prepared.reason }
+      const cryptoOp = await tokenCryptoOperation(accounts, fxa.publicKey)
+      await warm(prepared.operation, concurrency, 0, profile)
+      await warm(cryptoOp, concurrency, 0, profile)
+      const http = new LoadSeries(concurrency, server.pid)
+      const crypto = new LoadSeries(concurrency)
+      const ratios: number[] = []
+      for (let trial = 0; trial < trials; trial++) {
+        ratios.push((await http.trial(trialBounds, prepared.operation)) / (await crypto.trial(trialBounds, cryptoOp)))
+      }
+      const load = http.result()
+      const cryptoLoad = crypto.result()
+      return {
+        ...base,
+        status: 'measured',
+        load,
+        unitsPerSecond: load.opsPerSecond,
+        requestsPerSecond: load.opsPerSecond,
+        cpu: load.cpu,
+        ceiling: {
+          name: 'RS256 verify + token mint (in-process)',
+          description: 'jose compactVerify of the access token, then mintToken (HMAC-SHA256 + HKDF); no HTTP, no database',
+          unitsPerSecond: cryptoLoad.opsPerSecond,
+          load: cryptoLoad,
+        },
+        ceilingRatio: median(ratios),
+        ceilingRatioTrials: ratios,
+      }
+    } finally {
+      await server.stop()
+    }
+  } finally {
+    await database.drop()
+  }
+}
+
+const redact = (url: string) => url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@')

@@ -1,0 +1,86 @@
+import type { EngineName } from './engines.ts'
+
+/** How long and how hard each part of the benchmark runs. */
+export interface Profile {
+  mode: 'quick' | 'full'
+  /** Every scenario, its ceilings and the hello-world run at this closed-loop concurrency. */
+  /** Every scenario and ceiling runs as `trials` interleaved trials sharing maxOps and maxMs. */
+  scenario: { concurrency: number; maxOps: number; maxMs: number; warmupMs: number; trials: number }
+  mix: { levels: number[]; population: number; maxIterations: number; maxMs: number; thinkMs: number }
+  /** Starts on a fresh database, and restarts on the database the run filled. */
+  starts: { fresh: number; restart: number }
+  /** Pause before reading an idle RSS, so the last request's garbage can be collected. */
+  settleMs: number
+  tokenserverAccounts: number
+}
+
+/**
+ * Quick is a smoke check for CI (< 1 min with all three engines): every code path runs, the
+ * numbers are indicative only. Full is what targets are judged on.
+ */
+export const profiles: Record<Profile['mode'], Profile> = {
+  quick: {
+    mode: 'quick',
+    scenario: { concurrency: 8, maxOps: 20_000, maxMs: 400, warmupMs: 200, trials: 2 },
+    mix: { levels: [8, 32], population: 128, maxIterations: 100_000, maxMs: 800, thinkMs: 100 },
+    starts: { fresh: 1, restart: 1 },
+    settleMs: 300,
+    tokenserverAccounts: 16,
+  },
+  full: {
+    mode: 'full',
+    scenario: { concurrency: 8, maxOps: 500_000, maxMs: 10_000, warmupMs: 2_000, trials: 5 },
+    mix: { levels: [2, 4, 8, 16, 24, 32, 48, 64], population: 1_000, maxIterations: 1_000_000, maxMs: 12_000, thinkMs: 100 },
+    starts: { fresh: 5, restart: 5 },
+    settleMs: 2_000,
+    tokenserverAccounts: 500,
+  },
+}
+
+export interface CliOptions {
+  profile: Profile
+  build: boolean
+  /** A binary to measure instead of dist/syncserver (e.g. an experimental build); implies --no-build. */
+  binary?: string
+  engines: EngineName[]
+}
+
+const ALL_ENGINES: EngineName[] = ['sqlite', 'postgres', 'mysql']
+
+const USAGE = `usage: bun run bench [--quick] [--no-build] [--engines=sqlite,postgres,mysql] [--binary=PATH]
+  --quick      smoke-check durations (CI); numbers are indicative only
+  --no-build   use the existing dist/syncserver instead of running \`bun run build\`
+  --engines    which storage engines to try (default: all; unreachable ones are skipped)
+  --binary=P   measure the binary at P instead of building dist/syncserver`
+
+export function parseCli(args: readonly string[]): CliOptions {
+  const options: CliOptions = { profile: profiles.full, build: true, engines: ALL_ENGINES }
+  for (const arg of args) {
+    if (arg === '--quick') options.profile = profiles.quick
+    else if (arg === '--no-build') options.build = false
+    else if (arg.startsWith('--engines=')) options.engines = parseEngines(arg.slice('--engines='.length))
+    else if (arg.startsWith('--binary=')) {
+      options.binary = arg.slice('--binary='.length)
+      options.build = false
+    }
+    else if (arg === '--help' || arg === '-h') {
+      console.log(USAGE)
+      process.exit(0)
+    } else {
+      console.error(`unknown option ${arg}\n${USAGE}`)
+      process.exit(2)
+    }
+  }
+  return options
+}
+
+function parseEngines(list: string): EngineName[] {
+  const names = list.split(',').map((name) => name.trim()).filter((name) => name !== '')
+  for (const name of names) {
+    if (!ALL_ENGINES.includes(name as EngineName)) {
+      console.error(`unknown engine ${name}; expected one of ${ALL_ENGINES.join(', ')}`)
+      process.exit(2)
+    }
+  }
+  return names as EngineName[]
+}

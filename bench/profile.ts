@@ -1,0 +1,74 @@
+/**
+ * `bun bench/profile.ts <scenario> [seconds]`: runs the server from its sources under
+ * `bun --cpu-prof` while one benchmark load runs, then prints where the server's time went.
+ * Scenarios: info-collections, post-100, get-1000, batch-3, mix. The profile (.cpuprofile for
+ * Chrome DevTools / speedscope, and Bun's Markdown summary) is kept in bench/results/profiles/.
+ * PROFILE_ENTRY=<path to main.ts> profiles another checkout (e.g. an experimental patch).
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { engines } from './engines.ts'
+import { mixPopulation, runMixLevel } from './mix.ts'
+import { profiles } from './options.ts'
+import { LoadSeries, runLoad } from './load.ts'
+import { prepareStorageScenario } from './scenarios.ts'
+import { startSyncServer } from './syncserver.ts'
+import { workloads, type WorkloadId } from './workloads.ts'
+
+const ROOT = resolve(import.meta.dir, '..')
+const OUT = join(import.meta.dir, 'results', 'profiles')
+
+async function main(): Promise<number> {
+  const [name = 'info-collections', secondsText = '8'] = Bun.argv.slice(2)
+  if (name !== 'mix' && !(name in workloads)) {
+    console.error(`usage: bun bench/profile.ts <${[...Object.keys(workloads), 'mix'].join('|')}> [seconds]`)
+    return 2
+  }
+  const seconds = Number(secondsText)
+  const dir = join(OUT, name)
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true })
+
+  const database = await engines.sqlite().freshDatabase()
+  const secret = randomBytes(32).toString('hex')
+  const started = await startSyncServer({
+    binary: '',
+    command: [process.execPath, '--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=200', process.env.PROFILE_ENTRY ?? join(ROOT, 'src/main.ts'), 'serve'],
+    databaseUrl: database.url,
+    masterSecret: secret,
+  })
+  if (!started.ok) throw new Error(started.reason)
+  const server = started.server
+  try {
+    const bounds = { ...profiles.full.scenario, maxMs: seconds * 1000 }
+    if (name === 'mix') {
+      const population = mixPopulation(server.url, secret, 200)
+      const level = await runMixLevel(server, population, { concurrency: 8, maxIterations: 1e9, maxMs: seconds * 1000, thinkMs: 0 })
+      console.log(`mix c=8: ${level.requestsPerSecond.toFixed(0)} req/s, server ${level.cpu.serverCores?.toFixed(2)} cores`)
+    } else {
+      const workload = workloads[name as WorkloadId]
+      const operation = await prepareStorageScenario(workload, server, secret, bounds.concurrency)
+      await runLoad({ concurrency: bounds.concurrency, maxOps: Math.max(workload.users, 200), maxMs: 2_000 }, operation)
+      const series = new LoadSeries(bounds.concurrency, server.pid)
+      await series.trial(bounds, operation)
+      const result = series.result()
+      console.log(`${name}: ${(result.opsPerSecond * workload.requestsPerOp).toFixed(0)} req/s, server ${result.cpu.serverCores?.toFixed(2)} cores`)
+    }
+  } finally {
+    await server.stop()
+    await database.drop()
+  }
+  const summary = readdirSync(dir).find((file) => file.endsWith('.md'))
+  if (summary !== undefined) console.log(readFileSync(join(dir, summary), 'utf8').slice(0, 12_000))
+  console.log(`profiles in ${dir}`)
+  return 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  },
+)

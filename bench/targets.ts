@@ -1,0 +1,82 @@
+import type { BackendReport, ScenarioReport, TargetResult } from './model.ts'
+import { median } from './stats.ts'
+
+/**
+ * The targets of issue #5. They were set for SQLite on a 2-core machine shared by the load
+ * generator and the server; other engines are judged against the same numbers for comparison.
+ * A missed target is reported, never turned into a failing exit code.
+ */
+export function evaluateTargets(backend: BackendReport): TargetResult[] {
+  const hello = backend.httpCeiling
+  const scenario = (id: string) => backend.scenarios.find((s) => s.id === id && s.status === 'measured')
+  const info = scenario('info-collections')
+  const post = scenario('post-100')
+  const get = scenario('get-1000')
+  const targets: TargetResult[] = [
+    target('GET info/collections req/s vs hello-world', percent(info?.httpCeilingRatio), 50, '%', '>=', hello === undefined ? undefined : `median of ${info?.httpCeilingRatioTrials?.length ?? 0} paired trials; hello-world ${Math.round(hello.opsPerSecond)} req/s`),
+    target('POST 100×450 B records/s vs raw upsert', percent(post?.ceilingRatio), 60, '%', '>=', pairedNote(post)),
+    target('GET full=1&limit=1000 records/s vs raw SELECT + serialise', percent(get?.ceilingRatio), 60, '%', '>=', pairedNote(get)),
+  ]
+
+  const fresh = backend.startup?.freshMs ?? []
+  const restart = backend.startup?.restartMs ?? []
+  targets.push(
+    target('start → first 200 on __lbheartbeat__ (fresh database)', fresh.length > 0 ? median(fresh) : undefined, 100, 'ms', '<=', `median of ${fresh.length}`),
+    target('start → first 200 on __lbheartbeat__ (populated database)', restart.length > 0 ? median(restart) : undefined, 100, 'ms', '<=', `median of ${restart.length}`),
+    target('idle RSS', backend.memory?.idleAfterStartMB, 50, 'MB', '<', idleNote(backend)),
+    target('peak RSS under the mix', backend.memory?.peakUnderMixMB ?? backend.memory?.peakSampledMixMB, 150, 'MB', '<', 'VmHWM over all mix levels'),
+  )
+
+  const levels = backend.mix ?? []
+  const errors = levels.reduce((sum, level) => sum + level.errors, 0)
+  const designed = levels.reduce((sum, level) => sum + level.designed503, 0)
+  targets.push(target('mix errors (other than designed 503s)', levels.length > 0 ? errors : undefined, 0, 'errors', '<=', `${designed} designed 503s`))
+  const unsaturated = levels.filter((level) => !level.saturated)
+  const highest = unsaturated.at(-1)
+  // Where the latency target still holds, whatever the CPU: the useful capacity figure.
+  const within = levels.filter((level) => level.latency.p99 < 50 && level.errors === 0).at(-1)
+  const holds = within === undefined ? 'p99 ≥ 50 ms at every level' : `p99 < 50 ms up to concurrency ${within.concurrency} (${Math.round(within.requestsPerSecond)} req/s)`
+  targets.push(
+    target(
+      'mix p99 at the highest load that does not saturate the CPU',
+      highest?.latency.p99,
+      50,
+      'ms',
+      '<',
+      levels.length === 0
+        ? undefined
+        : highest === undefined
+          ? `every level saturated the CPU; ${holds}`
+          : `concurrency ${highest.concurrency}: ${Math.round(highest.requestsPerSecond)} req/s, server ${fmtCores(highest.cpu.serverCores)}, machine ${fmtShare(highest.cpu.machineShare)} + steal ${fmtShare(highest.cpu.stealShare)}; ${holds}`,
+    ),
+  )
+  return targets
+}
+
+const pairedNote = (s: ScenarioReport | undefined) =>
+  s?.ceiling === undefined ? undefined : `${s.ceiling.name}; median of ${s.ceilingRatioTrials?.length ?? 0} paired trials`
+function idleNote(backend: BackendReport): string {
+  const split = backend.memory?.idleBreakdownMB
+  const parts = split === undefined ? '' : `: ${split.anonymous.toFixed(1)} MB private, ${split.file.toFixed(1)} MB mapped files (the binary's code)`
+  return `after start, before any request${parts}`
+}
+const percent = (ratio: number | undefined) => (ratio === undefined ? undefined : ratio * 100)
+const fmtCores = (cores: number | undefined) => (cores === undefined ? 'n/a' : `${cores.toFixed(2)} cores`)
+const fmtShare = (share: number | undefined) => (share === undefined ? 'n/a' : `${Math.round(share * 100)} %`)
+
+function target(
+  name: string,
+  measured: number | undefined,
+  threshold: number,
+  unit: string,
+  comparison: TargetResult['comparison'],
+  note?: string,
+): TargetResult {
+  const result: TargetResult = { name, threshold, unit, comparison, met: false }
+  if (note !== undefined) result.note = note
+  if (measured === undefined) return result
+  result.measured = measured
+  result.met = comparison === '>=' ? measured >= threshold : comparison === '<=' ? measured <= threshold : measured < threshold
+  if (threshold !== 0) result.margin = comparison === '>=' ? (measured - threshold) / threshold : (threshold - measured) / threshold
+  return result
+}

@@ -65,6 +65,16 @@ const SATURATION = 0.9
 const isSaturated = (cpu: CpuWindow): boolean =>
   (cpu.serverCores ?? 0) >= SATURATION || (cpu.machineShare ?? 0) + (cpu.stealShare ?? 0) >= SATURATION
 
+/**
+ * The level latency targets are judged at: the last of the levels below the first saturated one.
+ * Load only grows with the level, so a level after a saturated one counts as saturated even if
+ * a lull in background load let it read a little lower. Undefined when the first level saturates.
+ */
+export function highestUnsaturated(levels: readonly MixLevel[]): MixLevel | undefined {
+  const firstSaturated = levels.findIndex((level) => level.saturated)
+  return (firstSaturated < 0 ? levels : levels.slice(0, firstSaturated)).at(-1)
+}
+
 /** Profiles for the mix; uids below the scenarios' ranges. */
 export function mixPopulation(serverUrl: string, masterSecret: string, size: number): SyncUser[] {
   return makeUsers(serverUrl, masterSecret, 100, size)

@@ -1,5 +1,5 @@
 import type { LoadResult } from './load.ts'
-import type { MixLevel } from './mix.ts'
+import { highestUnsaturated, type MixLevel } from './mix.ts'
 import type { CpuWindow } from './proc.ts'
 import type { BackendReport, RunReport, ScenarioReport, TargetResult } from './model.ts'
 import { errorCounts, median } from './stats.ts'
@@ -45,7 +45,7 @@ function renderBackend(backend: BackendReport, binaryBytes?: number): string[] {
   }
   if (backend.mix !== undefined && backend.mix.length > 0) {
     const think = backend.mix[0]?.thinkMs ?? 0
-    lines.push('', '### Realistic mix', '', `Concurrency = profiles syncing at once, each thinking ~${think} ms (exponential) between syncs; a level is saturated when the server uses ≥ 0.9 cores or the machine (steal included) ≥ 90 %. "Other processes" is CPU used by neither the server nor the benchmark: noise from sharing the machine.`, '', ...mixTables(backend.mix))
+    lines.push('', '### Realistic mix', '', `Concurrency = profiles syncing at once, each thinking ~${think} ms (exponential) between syncs; a level is saturated when the server uses ≥ 0.9 cores or the machine (steal included) ≥ 90 %, and so is every level after it. "Other processes" is CPU used by neither the server nor the benchmark: noise from sharing the machine.`, '', ...mixTables(backend.mix))
   }
   lines.push('', '### Resources', '', ...resources(backend, binaryBytes))
   if (backend.targets.length > 0) lines.push('', '### Targets', '', ...targetTable(backend.targets))
@@ -86,15 +86,17 @@ function mixTables(levels: readonly MixLevel[]): string[] {
     '| Concurrency | Syncs/s | Req/s | Records up/s | p50 ms | p95 ms | p99 ms | Errors | 503s | CPU server / client | Machine CPU (+ steal) | Other processes | Peak RSS MB | Saturated |',
     '|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|',
   ]
-  for (const l of levels) {
+  const firstSaturated = levels.findIndex((l) => l.saturated)
+  for (const [index, l] of levels.entries()) {
+    const saturated = l.saturated ? 'yes' : firstSaturated >= 0 && index > firstSaturated ? 'after one that is' : 'no'
     rows.push(
-      `| ${l.concurrency} | ${fmtInt(l.iterationsPerSecond)} | ${fmtInt(l.requestsPerSecond)} | ${fmtInt(l.recordsUploadedPerSecond)} | ${fmtMs(l.latency.p50)} | ${fmtMs(l.latency.p95)} | ${fmtMs(l.latency.p99)} | ${l.errors} | ${l.designed503} | ${cpuPair(l.cpu)} | ${fmtPct(l.cpu.machineShare)} (+${fmtPct(l.cpu.stealShare)}) | ${fmtCores(l.cpu.otherCores)} | ${l.peakRssMiB === undefined ? 'n/a' : (l.peakRssMiB * 1.048576).toFixed(0)} | ${l.saturated ? 'yes' : 'no'} |`,
+      `| ${l.concurrency} | ${fmtInt(l.iterationsPerSecond)} | ${fmtInt(l.requestsPerSecond)} | ${fmtInt(l.recordsUploadedPerSecond)} | ${fmtMs(l.latency.p50)} | ${fmtMs(l.latency.p95)} | ${fmtMs(l.latency.p99)} | ${l.errors} | ${l.designed503} | ${cpuPair(l.cpu)} | ${fmtPct(l.cpu.machineShare)} (+${fmtPct(l.cpu.stealShare)}) | ${fmtCores(l.cpu.otherCores)} | ${l.peakRssMiB === undefined ? 'n/a' : (l.peakRssMiB * 1.048576).toFixed(0)} | ${saturated} |`,
     )
   }
   const errored = levels.filter((l) => l.errors > 0)
   for (const l of errored) rows.push('', `Errors at concurrency ${l.concurrency}: ${JSON.stringify(l.statuses)}${l.firstError ? `; first exception: ${l.firstError}` : ''}`)
   // Per-request latency at the level the p99 target is judged at.
-  const judged = levels.filter((l) => !l.saturated).at(-1) ?? levels[0]
+  const judged = highestUnsaturated(levels) ?? levels[0]
   if (judged !== undefined) {
     rows.push('', `Per request kind at concurrency ${judged.concurrency}:`, '', '| Request | Count | p50 ms | p95 ms | p99 ms | max ms |', '|---|--:|--:|--:|--:|--:|')
     for (const [kind, s] of Object.entries(judged.byKind)) {

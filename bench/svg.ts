@@ -1,3 +1,4 @@
+import { highestUnsaturated } from './mix.ts'
 import type { RunReport } from './model.ts'
 import type { LatencySummary } from './stats.ts'
 
@@ -31,7 +32,7 @@ export function renderLatencySvg(report: RunReport): string {
     rows.push(...backend.scenarios
       .filter((s) => s.status === 'measured' && s.load !== undefined)
       .map((s) => ({ label: `${s.title} (c=${s.load?.concurrency})`, latency: (s.load as NonNullable<typeof s.load>).latency })))
-    const judged = backend.mix?.filter((level) => !level.saturated).at(-1) ?? backend.mix?.[0]
+    const judged = backend.mix === undefined ? undefined : (highestUnsaturated(backend.mix) ?? backend.mix[0])
     if (judged !== undefined) rows.push({ label: `mix, all requests (c=${judged.concurrency}, think ${judged.thinkMs} ms)`, latency: judged.latency })
     if (rows.length > 0) groups.push({ title: backend.label, rows })
   }

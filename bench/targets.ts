@@ -1,3 +1,4 @@
+import { highestUnsaturated } from './mix.ts'
 import type { BackendReport, ScenarioReport, TargetResult } from './model.ts'
 import { median } from './stats.ts'
 
@@ -31,8 +32,7 @@ export function evaluateTargets(backend: BackendReport): TargetResult[] {
   const errors = levels.reduce((sum, level) => sum + level.errors, 0)
   const designed = levels.reduce((sum, level) => sum + level.designed503, 0)
   targets.push(target('mix errors (other than designed 503s)', levels.length > 0 ? errors : undefined, 0, 'errors', '<=', `${designed} designed 503s`))
-  const unsaturated = levels.filter((level) => !level.saturated)
-  const highest = unsaturated.at(-1)
+  const highest = highestUnsaturated(levels)
   // Where the latency target still holds, whatever the CPU: the useful capacity figure.
   const within = levels.filter((level) => level.latency.p99 < 50 && level.errors === 0).at(-1)
   const holds = within === undefined ? 'p99 ≥ 50 ms at every level' : `p99 < 50 ms up to concurrency ${within.concurrency} (${Math.round(within.requestsPerSecond)} req/s)`

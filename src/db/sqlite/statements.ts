@@ -1,3 +1,4 @@
+import type { Database } from 'bun:sqlite'
 import { and, asc, desc, eq, gt, gte, lt, lte, ne, sql, type SQL } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import type { SQLiteSelect } from 'drizzle-orm/sqlite-core'
@@ -11,7 +12,6 @@ import { batchUploadItems, batchUploads, bso, collections, userCollections } fro
  * arrays read with json_each, and listings are prepared once per (sort, shape).
  */
 const p = (name: string) => sql.placeholder(name)
-const given = (name: string) => sql`${p(name)} is not null`
 const byteLength = sql<number>`length(cast(${bso.payload} as blob))`
 /** `ids` is a JSON array of ids, or null for "no id filter". */
 const inIdList = (column: typeof bso.id | typeof batchUploadItems.id, name: string) =>
@@ -27,8 +27,9 @@ const liveOfCollection = and(userIs, collectionIs, live)
 const userCollectionIs = and(eq(userCollections.userid, p('userid')), eq(userCollections.collection, p('collection')))
 const batchIs = and(eq(batchUploadItems.batch, p('batch')), eq(batchUploadItems.userid, p('userid')))
 
-export function prepareStatements(db: BunSQLiteDatabase) {
+export function prepareStatements(db: BunSQLiteDatabase, client: Database) {
   return {
+    upsertBso: prepareUpsert(db, client),
     ...collectionStatements(db),
     ...readStatements(db),
     ...writeStatements(db),
@@ -104,28 +105,6 @@ function readStatements(db: BunSQLiteDatabase) {
 
 function writeStatements(db: BunSQLiteDatabase) {
   return {
-    upsertBso: db
-      .insert(bso)
-      .values({
-        userid: p('userid'),
-        collection: p('collection'),
-        id: p('id'),
-        sortindex: p('sortindex'),
-        payload: sql`coalesce(${p('payload')}, '')`,
-        modified: p('modified'),
-        ttl: sql`coalesce(${p('expiry')}, ${p('defaultExpiry')})`,
-      })
-      .onConflictDoUpdate({
-        target: [bso.userid, bso.collection, bso.id],
-        set: {
-          sortindex: sql`coalesce(${p('sortindex')}, ${bso.sortindex})`,
-          payload: sql`coalesce(${p('payload')}, ${bso.payload})`,
-          ttl: sql`coalesce(${p('expiry')}, ${bso.ttl})`,
-          // A ttl-only update keeps `modified` (storage-api.md §9); a batch commit always moves it.
-          modified: sql`case when ${p('touch')} = 1 or ${given('payload')} or ${given('sortindex')} then ${p('modified')} else ${bso.modified} end`,
-        },
-      })
-      .prepare(),
     deleteLiveBso: db.delete(bso).where(and(liveOfCollection, eq(bso.id, p('id')))).prepare(),
     deleteBsoList: db.delete(bso).where(and(ofCollection, inIdList(bso.id, 'ids'))).prepare(),
     deleteCollectionBsos: db.delete(bso).where(ofCollection).prepare(),
@@ -230,5 +209,61 @@ function listingStatements(db: BunSQLiteDatabase) {
   return {
     records: forEachSort((sort) => shaped(db.select(BSO_COLUMNS).from(bso).$dynamic(), sort).prepare()),
     ids: forEachSort((sort) => shaped(db.select({ id: bso.id }).from(bso).$dynamic(), sort).prepare()),
+  }
+}
+
+export interface UpsertArgs {
+  userid: number
+  collection: number
+  id: string
+  sortindex: number | null
+  payload: string | null
+  modified: number
+  /** T + ttl, or null when no ttl was given. */
+  expiry: number | null
+  defaultExpiry: number
+  /** 1 makes `modified` move even for a ttl-only record (batch commit, §13.5). */
+  touch: 0 | 1
+}
+
+/**
+ * The upsert of one record, the hot statement of every POST. Its SQL comes from Drizzle, but
+ * with numbered parameters bound positionally: each value is bound once, where named
+ * placeholders would bind 15 values per row through a per-call mapping (measured: a third of
+ * the backend's time for a 100-record POST).
+ */
+function prepareUpsert(db: BunSQLiteDatabase, client: Database) {
+  const n = (position: number) => sql.raw(`?${position}`)
+  const [userid, collection, id, sortindex, payload] = [n(1), n(2), n(3), n(4), n(5)] as const
+  const [modified, expiry, defaultExpiry, touch] = [n(6), n(7), n(8), n(9)] as const
+  const query = db
+    .insert(bso)
+    .values({
+      userid,
+      collection,
+      id,
+      sortindex,
+      payload: sql`coalesce(${payload}, '')`,
+      // The column default, written out: Drizzle would otherwise bind it as a named parameter.
+      payloadSize: sql.raw('0'),
+      modified,
+      ttl: sql`coalesce(${expiry}, ${defaultExpiry})`,
+    })
+    .onConflictDoUpdate({
+      target: [bso.userid, bso.collection, bso.id],
+      set: {
+        sortindex: sql`coalesce(${sortindex}, ${bso.sortindex})`,
+        payload: sql`coalesce(${payload}, ${bso.payload})`,
+        ttl: sql`coalesce(${expiry}, ${bso.ttl})`,
+        // A ttl-only update keeps `modified` (storage-api.md §9); a batch commit always moves it.
+        modified: sql`case when ${touch} = 1 or ${payload} is not null or ${sortindex} is not null then ${modified} else ${bso.modified} end`,
+      },
+    })
+    .toSQL()
+  if (query.params.length > 0) throw new Error('the upsert must take only numbered parameters')
+  const statement = client.prepare(query.sql)
+  return {
+    run: (row: UpsertArgs) =>
+      statement.run(row.userid, row.collection, row.id, row.sortindex, row.payload, row.modified, row.expiry, row.defaultExpiry, row.touch),
   }
 }

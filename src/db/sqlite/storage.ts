@@ -31,7 +31,7 @@ export class SqliteStorage implements StorageBackend {
   private readonly begin: { read: () => void; write: () => void; commit: () => void; rollback: () => void }
 
   constructor(private readonly connection: SqliteConnection) {
-    this.statements = prepareStatements(drizzle({ client: connection.client }))
+    this.statements = prepareStatements(drizzle({ client: connection.client }), connection.client)
     const statement = (text: string) => {
       const prepared = connection.client.prepare(text)
       return () => void prepared.run()

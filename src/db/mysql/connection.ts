@@ -1,32 +1,20 @@
 import mysql from 'mysql2/promise'
-import { fillPlaceholders, type SQL } from 'drizzle-orm'
 import { MySqlDialect } from 'drizzle-orm/mysql-core'
 import { SyncError } from '../../errors.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
 import type { MigrationTarget } from '../migrations/apply.ts'
 import { CONNECTION_LOST_CODES, ConnectionGate } from '../pooled.ts'
+import { RenderedStatement, StaleConnection, withPooledSession, type PoolOptions, type Renderable } from '../pooled-connection.ts'
 import type { PoolStatus } from '../types.ts'
 
-export interface PoolOptions {
-  poolMaxSize: number
-  connectionTimeoutSeconds: number
-}
+export { StaleConnection, type PoolOptions }
 
 const dialect = new MySqlDialect()
 
-/** A statement rendered once by Drizzle; `bind` orders the values for its placeholders. */
-export class MysqlStatement {
-  readonly text: string
-  private readonly params: unknown[]
-
-  constructor(query: SQL | { toSQL(): { sql: string; params: unknown[] } }) {
-    const rendered = 'toSQL' in query ? query.toSQL() : dialect.sqlToQuery(query)
-    this.text = rendered.sql
-    this.params = rendered.params
-  }
-
-  bind(values: Record<string, unknown>): unknown[] {
-    return fillPlaceholders(this.params, values)
+/** A statement rendered once by Drizzle for MySQL. */
+export class MysqlStatement extends RenderedStatement {
+  constructor(query: Renderable) {
+    super(dialect, query)
   }
 }
 
@@ -127,13 +115,6 @@ export function translateMysqlError(error: unknown): unknown {
   return error
 }
 
-/** Thrown by a transaction whose very first statement found the connection dead. */
-export class StaleConnection extends Error {
-  constructor(override readonly cause: unknown) {
-    super('stale database connection')
-  }
-}
-
 interface PoolInternals {
   _allConnections?: { length: number }
   _freeConnections?: { length: number }
@@ -159,36 +140,24 @@ export class MysqlPool {
     })
   }
 
-  /**
-   * Runs `work` on a connection of its own. A connection that turns out dead on its first
-   * statement (the server restarted since it was last used) is replaced transparently, as
-   * many times as the pool may hold connections; `mayRetry` tells `work` whether one more is left.
-   */
-  async withSession<T>(work: (session: MysqlSession, mayRetry: boolean) => Promise<T>): Promise<T> {
-    await this.gate.acquire()
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const mayRetry = attempt < this.gate.max
-        let connection: mysql.PoolConnection
-        try {
-          connection = await this.pool.getConnection()
-        } catch (error) {
-          throw translateMysqlError(error)
-        }
-        const session = new MysqlSession(connection)
-        try {
-          return await work(session, mayRetry)
-        } catch (error) {
-          // Every idle connection may have died with a server restart: try each once.
-          if (error instanceof StaleConnection && mayRetry) continue
-          throw error instanceof StaleConnection ? translateMysqlError(error.cause) : error
-        } finally {
-          session.finish()
-        }
-      }
-    } finally {
-      this.gate.release()
-    }
+  /** Runs `work` on a connection of its own (see `withPooledSession`). */
+  withSession<T>(work: (session: MysqlSession, mayRetry: boolean) => Promise<T>): Promise<T> {
+    return withPooledSession(
+      {
+        gate: this.gate,
+        checkout: async () => {
+          try {
+            return await this.pool.getConnection()
+          } catch (error) {
+            throw translateMysqlError(error)
+          }
+        },
+        open: (connection) => new MysqlSession(connection),
+        finish: (session) => session.finish(),
+        translate: translateMysqlError,
+      },
+      work,
+    )
   }
 
   /** Connections in transactions, and open ones waiting for work. */

@@ -4,8 +4,9 @@ import { SyncError } from '../../errors.ts'
 import { decodeIntegerBatchId, encodeIntegerBatchId, isWellFormedIntegerBatchId } from '../batch-id.ts'
 import { writeTimestampAfter } from '../pooled.ts'
 import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, nowMillis, type Millis } from '../timestamps.ts'
-import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
-import { isConnectionLost, MysqlPool, MysqlStatement, StaleConnection, translateMysqlError, type MysqlSession } from './connection.ts'
+import { MODIFIED_BOUNDS, mergeWrites, PooledStorage, PooledTx, type CreatedCollection } from '../pooled-storage.ts'
+import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
+import { isConnectionLost, MysqlPool, MysqlStatement, translateMysqlError, type MysqlSession } from './connection.ts'
 import { batchUploadItems, batchUploads, bso, collections, userCollections } from './schema.ts'
 
 const TOMBSTONE = 0
@@ -172,21 +173,11 @@ function listing(uid: number, collection: number, now: Millis, query: BsoQuery, 
     where.push('id IN (?)')
     params.push(query.ids)
   }
-  if (query.newer !== undefined) {
-    where.push('modified > ?')
-    params.push(query.newer)
-  }
-  if (query.older !== undefined) {
-    where.push('modified < ?')
-    params.push(query.older)
-  }
-  if (query.atMost !== undefined) {
-    where.push('modified <= ?')
-    params.push(query.atMost)
-  }
-  if (query.atLeast !== undefined) {
-    where.push('modified >= ?')
-    params.push(query.atLeast)
+  for (const [field, operator] of MODIFIED_BOUNDS) {
+    const bound = query[field]
+    if (bound === undefined) continue
+    where.push(`modified ${operator} ?`)
+    params.push(bound)
   }
   // latin1_bin ids sort in byte order; NULL sortindexes sort lowest, so last when descending.
   const order = {
@@ -201,50 +192,12 @@ function listing(uid: number, collection: number, now: Millis, query: BsoQuery, 
   return { text: `SELECT ${columns} FROM bso WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${limit} OFFSET ?`, params }
 }
 
-/** Merges repeated ids of one request field by field, later values winning (as sequential upserts would). */
-function mergeWrites(writes: readonly BsoWrite[]): BsoWrite[] {
-  const byId = new Map<string, BsoWrite>()
-  for (const write of writes) {
-    const earlier = byId.get(write.id)
-    if (earlier === undefined) {
-      byId.set(write.id, write)
-      continue
-    }
-    const merged: BsoWrite = { ...earlier }
-    if (write.payload !== undefined) merged.payload = write.payload
-    if (write.sortindex !== undefined) merged.sortindex = write.sortindex
-    if (write.ttl !== undefined) merged.ttl = write.ttl
-    byId.set(write.id, merged)
-  }
-  return [...byId.values()]
-}
-
 /** Sync storage on MySQL / MariaDB (mysql2, statements rendered by Drizzle). */
-export class MysqlStorage implements StorageBackend {
+export class MysqlStorage extends PooledStorage<MysqlSession, MysqlTx> implements StorageBackend {
   readonly engine = 'mysql'
-  /** Collection name → id; ids are created outside transactions, so every cached one is committed. */
-  private readonly collectionIds = new Map<string, number>()
 
-  constructor(private readonly pool: MysqlPool) {}
-
-  withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
-    return this.pool.withSession(async (session, mayRetry) => {
-      const tx = new MysqlTx(session, request.user.uid)
-      try {
-        await this.open(tx, request)
-        tx.working = true
-        const result = await work(tx)
-        await tx.commit()
-        return result
-      } catch (error) {
-        await tx.rollback()
-        // Nothing was written on a connection that died while the transaction was opening,
-        // nor by a read: either starts over on another connection.
-        const harmless = !tx.working || request.mode === 'read'
-        if (mayRetry && harmless && isConnectionLost(error)) throw new StaleConnection(error)
-        throw translateMysqlError(error)
-      }
-    })
+  constructor(pool: MysqlPool) {
+    super(pool, { newTx: (session, uid) => new MysqlTx(session, uid), isConnectionLost, translate: translateMysqlError })
   }
 
   /**
@@ -252,8 +205,7 @@ export class MysqlStorage implements StorageBackend {
    * transaction's snapshot at its first plain read, which must come after the collection
    * lock, or the transaction would read data older than the lock it holds.
    */
-  private async open(tx: MysqlTx, request: TransactionRequest): Promise<void> {
-    const name = request.mode === 'wipe' ? undefined : request.collection
+  protected async open(tx: MysqlTx, request: TransactionRequest, name: string | undefined): Promise<CreatedCollection | undefined> {
     const id =
       name === undefined
         ? undefined
@@ -261,17 +213,19 @@ export class MysqlStorage implements StorageBackend {
           ? await this.collectionIdFor(tx, name)
           : await this.findCollectionId(tx, name)
     await tx.begin()
-    if (id === undefined) return
+    if (id === undefined) return undefined
     if (request.mode === 'read') {
       const [row] = await tx.run(statements.lockForRead, { uid: tx.uid, collection: id })
       tx.setCollection(id, Number(row?.[0] ?? 0), nowMillis(), false)
-      return
+      return undefined
     }
     const locked = await tx.exec(statements.lockForWrite, { uid: tx.uid, collection: id })
     const stored = locked.insertId
     // T is this host's clock once the lock is held (the reference takes it at checkout).
     const timestamp = await writeTimestampAfter(stored, nowMillis)
     tx.setCollection(id, stored, timestamp, stored === 0)
+    // Ids are created outside transactions (see collectionIdFor), so none is left to cache.
+    return undefined
   }
 
   private async findCollectionId(tx: MysqlTx, name: string): Promise<number | undefined> {
@@ -298,41 +252,21 @@ export class MysqlStorage implements StorageBackend {
     return isWellFormedIntegerBatchId(batchId)
   }
 
-  async check(): Promise<boolean> {
-    return this.pool.withSession(async (session, mayRetry) => {
-      try {
-        return (await session.rows('SELECT 1', [])).length === 1
-      } catch (error) {
-        if (mayRetry && isConnectionLost(error)) throw new StaleConnection(error)
-        throw translateMysqlError(error)
-      }
-    })
-  }
-
-  poolStatus(): PoolStatus {
-    return this.pool.status()
-  }
-
-  close(): Promise<void> {
-    return this.pool.close()
+  protected async ping(session: MysqlSession): Promise<boolean> {
+    return (await session.rows('SELECT 1', [])).length === 1
   }
 }
 
-class MysqlTx implements StorageTx {
-  private collectionId: number | undefined
-  /** The collection's last-modified as this transaction leaves it. */
-  private collectionModified: Millis = 0
-  timestamp: Millis = nowMillis()
+class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
   /** This transaction created the collection row as a lock placeholder and has not written it yet. */
   private placeholder = false
-  private inTransaction = false
-  /** Set once the caller's work starts: from then on a lost connection may have lost writes. */
-  working = false
 
   constructor(
     private readonly session: MysqlSession,
-    readonly uid: number,
-  ) {}
+    uid: number,
+  ) {
+    super(uid, statements)
+  }
 
   async begin(): Promise<void> {
     await this.session.change('START TRANSACTION', [])
@@ -354,6 +288,10 @@ class MysqlTx implements StorageTx {
     return this.session.exec(statement, values)
   }
 
+  protected override execute(statement: MysqlStatement, values: Record<string, unknown>): Promise<unknown> {
+    return this.exec(statement, values)
+  }
+
   async commit(): Promise<void> {
     if (!this.inTransaction) return
     // A lock placeholder that no write turned into a real row must not outlive us.
@@ -373,76 +311,10 @@ class MysqlTx implements StorageTx {
     }
   }
 
-  private get writeCollection(): number {
-    if (this.collectionId === undefined) throw new Error('write without a collection')
-    return this.collectionId
-  }
-
-  private requireCollection(): void {
-    if (this.collectionId === undefined) throw new Error('write without a collection')
-  }
-
-  private key(extra: Record<string, unknown> = {}): Record<string, unknown> {
-    return { uid: this.uid, collection: this.collectionId, ...extra }
-  }
-
-  private async scalar(statement: MysqlStatement, values: Record<string, unknown>): Promise<number> {
-    const [row] = await this.run(statement, values)
-    return Number(row?.[0] ?? 0)
-  }
-
-  async storageTimestamp(): Promise<Millis> {
-    return this.scalar(statements.storageModified, { uid: this.uid })
-  }
-
-  async collectionTimestamp(): Promise<Millis> {
-    return this.collectionModified
-  }
-
-  async bsoTimestamp(id: string): Promise<Millis> {
-    if (this.collectionId === undefined) return 0
-    return this.scalar(statements.bsoModified, this.key({ id }))
-  }
-
-  async collectionTimestamps(): Promise<Map<string, Millis>> {
-    return this.perCollection(statements.collectionTimestamps)
-  }
-
-  async collectionCounts(): Promise<Map<string, number>> {
-    return this.perCollection(statements.collectionCounts)
-  }
-
-  async collectionUsage(): Promise<Map<string, number>> {
-    return this.perCollection(statements.collectionUsage)
-  }
-
-  private async perCollection(statement: MysqlStatement): Promise<Map<string, number>> {
-    const rows = await this.run(statement, { uid: this.uid, now: this.timestamp })
-    return new Map(rows.map((row) => [row[0] as string, Number(row[1])]))
-  }
-
-  async storageUsage(): Promise<number> {
-    return this.scalar(statements.storageUsage, { uid: this.uid, now: this.timestamp })
-  }
-
-  private async list(query: BsoQuery, full: boolean): Promise<unknown[][]> {
+  protected async list(query: BsoQuery, full: boolean): Promise<unknown[][]> {
     if (this.collectionId === undefined || query.ids?.length === 0) return []
     const { text, params } = listing(this.uid, this.collectionId, this.timestamp, query, full)
     return this.session.rows(text, params)
-  }
-
-  async getBsos(query: BsoQuery): Promise<Bso[]> {
-    return (await this.list(query, true)).map(toBso)
-  }
-
-  async getBsoIds(query: BsoQuery): Promise<string[]> {
-    return (await this.list(query, false)).map((row) => row[0] as string)
-  }
-
-  async getBso(id: string): Promise<Bso | null> {
-    if (this.collectionId === undefined) return null
-    const [row] = await this.run(statements.getBso, this.key({ id, now: this.timestamp }))
-    return row === undefined ? null : toBso(row)
   }
 
   private async touch(collection: number): Promise<void> {
@@ -591,23 +463,5 @@ class MysqlTx implements StorageTx {
     await this.touch(collection)
     await this.exec(statements.deleteBatchItems, values)
     await this.exec(statements.deleteBatch, values)
-  }
-
-  async refreshCollectionTotals(): Promise<void> {
-    this.requireCollection()
-    await this.exec(statements.refreshTotals, this.key({ now: this.timestamp }))
-  }
-
-  async quotaUsage(): Promise<number> {
-    return this.scalar(statements.quotaUsage, { uid: this.uid })
-  }
-}
-
-function toBso(row: unknown[]): Bso {
-  return {
-    id: row[0] as string,
-    modified: Number(row[1]),
-    payload: row[2] as string,
-    sortindex: (row[3] as number | null) ?? null,
   }
 }

@@ -1,35 +1,23 @@
 import postgres from 'postgres'
-import { fillPlaceholders, type SQL } from 'drizzle-orm'
 import { PgDialect } from 'drizzle-orm/pg-core'
 import { SyncError } from '../../errors.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
 import type { MigrationTarget } from '../migrations/apply.ts'
 import { CONNECTION_LOST_CODES, ConnectionGate } from '../pooled.ts'
+import { RenderedStatement, RETRY, StaleConnection, withPooledSession, type PoolOptions, type Renderable } from '../pooled-connection.ts'
 import type { PoolStatus } from '../types.ts'
 
-export interface PoolOptions {
-  poolMaxSize: number
-  connectionTimeoutSeconds: number
-}
+export { StaleConnection, type PoolOptions }
 
 const dialect = new PgDialect()
 
 /** How long a connection request may wait before a second one is sent after it (see `reserve`). */
 const HEDGE_MS = 500
 
-/** A statement rendered once by Drizzle; `bind` orders the values for its placeholders. */
-export class PgStatement {
-  readonly text: string
-  private readonly params: unknown[]
-
-  constructor(query: SQL | { toSQL(): { sql: string; params: unknown[] } }) {
-    const rendered = 'toSQL' in query ? query.toSQL() : dialect.sqlToQuery(query)
-    this.text = rendered.sql
-    this.params = rendered.params
-  }
-
-  bind(values: Record<string, unknown>): unknown[] {
-    return fillPlaceholders(this.params, values)
+/** A statement rendered once by Drizzle for PostgreSQL. */
+export class PgStatement extends RenderedStatement {
+  constructor(query: Renderable) {
+    super(dialect, query)
   }
 }
 
@@ -174,40 +162,28 @@ export class PostgresPool {
     })
   }
 
-  /**
-   * Runs `work` on a connection of its own. A connection that turns out dead on its first
-   * statement (the server restarted since it was last used) is replaced transparently, as
-   * many times as the pool may hold connections; `mayRetry` tells `work` whether one more is left.
-   */
-  async withSession<T>(work: (session: PgSession, mayRetry: boolean) => Promise<T>): Promise<T> {
+  /** Runs `work` on a connection of its own (see `withPooledSession`). */
+  withSession<T>(work: (session: PgSession, mayRetry: boolean) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.timeoutMs
-    await this.gate.acquire()
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const mayRetry = attempt < this.gate.max
-        let reserved: postgres.ReservedSql
-        try {
-          reserved = await this.reserve(deadline)
-        } catch (error) {
-          // A connection that died while idle can surface here too (but a refused or
-          // timed-out connect means the server is down: no point in asking again).
-          if (mayRetry && diedWhileIdle(error) && Date.now() < deadline) continue
-          throw translatePgError(error)
-        }
-        const session = new PgSession(reserved, (connection) => this.openConnections.add(connection.id))
-        try {
-          return await work(session, mayRetry)
-        } catch (error) {
-          // Every idle connection may have died with a server restart: try each once.
-          if (error instanceof StaleConnection && mayRetry) continue
-          throw error instanceof StaleConnection ? translatePgError(error.cause) : error
-        } finally {
-          session.release()
-        }
-      }
-    } finally {
-      this.gate.release()
-    }
+    return withPooledSession(
+      {
+        gate: this.gate,
+        checkout: async (mayRetry) => {
+          try {
+            return await this.reserve(deadline)
+          } catch (error) {
+            // A connection that died while idle can surface here too (but a refused or
+            // timed-out connect means the server is down: no point in asking again).
+            if (mayRetry && diedWhileIdle(error) && Date.now() < deadline) return RETRY
+            throw translatePgError(error)
+          }
+        },
+        open: (reserved) => new PgSession(reserved, (connection) => this.openConnections.add(connection.id)),
+        finish: (session) => session.release(),
+        translate: translatePgError,
+      },
+      work,
+    )
   }
 
   /**
@@ -284,13 +260,6 @@ export class PostgresPool {
   async close(): Promise<void> {
     await this.gate.drained(5000)
     await this.client.end({ timeout: 0.1 })
-  }
-}
-
-/** Thrown by a transaction whose very first statement found the connection dead. */
-export class StaleConnection extends Error {
-  constructor(override readonly cause: unknown) {
-    super('stale database connection')
   }
 }
 

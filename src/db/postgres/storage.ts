@@ -3,16 +3,9 @@ import { eq, sql, type SQL } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { writeTimestampAfter } from '../pooled.ts'
 import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
-import type {
-  Bso,
-  BsoQuery,
-  BsoWrite,
-  PoolStatus,
-  StorageBackend,
-  StorageTx,
-  TransactionRequest,
-} from '../types.ts'
-import { isConnectionLost, PgStatement, PostgresPool, StaleConnection, translatePgError, type PgSession } from './connection.ts'
+import { MODIFIED_BOUNDS, mergeWrites, PooledStorage, PooledTx, type CreatedCollection } from '../pooled-storage.ts'
+import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
+import { isConnectionLost, PgStatement, PostgresPool, translatePgError, type PgSession } from './connection.ts'
 import { batchBsos, batches, bsos, collections, userCollections } from './schema.ts'
 
 const TOMBSTONE = 0
@@ -239,10 +232,9 @@ function listingText(query: BsoQuery, full: boolean): string {
   let n = 3
   const where = ['user_id = $1', 'collection_id = $2', 'expiry > $3::timestamptz']
   if (query.ids !== undefined) where.push(`bso_id = ANY($${++n}::text[])`)
-  if (query.newer !== undefined) where.push(`modified > $${++n}::timestamptz`)
-  if (query.older !== undefined) where.push(`modified < $${++n}::timestamptz`)
-  if (query.atMost !== undefined) where.push(`modified <= $${++n}::timestamptz`)
-  if (query.atLeast !== undefined) where.push(`modified >= $${++n}::timestamptz`)
+  for (const [field, operator] of MODIFIED_BOUNDS) {
+    if (query[field] !== undefined) where.push(`modified ${operator} $${++n}::timestamptz`)
+  }
   // Ties break on the id in byte order, whatever the database's collation (as SQLite does).
   const order = {
     oldest: 'modified ASC, bso_id COLLATE "C" ASC',
@@ -260,10 +252,10 @@ function listingText(query: BsoQuery, full: boolean): string {
 function listingParams(uid: number, collection: number, now: Millis, query: BsoQuery): unknown[] {
   const params: unknown[] = [uid, collection, iso(now)]
   if (query.ids !== undefined) params.push(query.ids)
-  if (query.newer !== undefined) params.push(iso(query.newer))
-  if (query.older !== undefined) params.push(iso(query.older))
-  if (query.atMost !== undefined) params.push(iso(query.atMost))
-  if (query.atLeast !== undefined) params.push(iso(query.atLeast))
+  for (const [field] of MODIFIED_BOUNDS) {
+    const bound = query[field]
+    if (bound !== undefined) params.push(iso(bound))
+  }
   if (query.limit !== undefined) params.push(query.limit)
   params.push(query.skip)
   return params
@@ -275,39 +267,17 @@ const toMillis = (value: unknown): Millis => Math.max(0, Number(value ?? 0))
 const UUID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$/i
 
 /** Sync storage on PostgreSQL (postgres.js, statements rendered by Drizzle). */
-export class PostgresStorage implements StorageBackend {
+export class PostgresStorage extends PooledStorage<PgSession, PostgresTx> implements StorageBackend {
   readonly engine = 'postgres'
-  /** Collection name → id, only ever filled from committed rows. */
-  private readonly collectionIds = new Map<string, number>()
 
-  constructor(private readonly pool: PostgresPool) {}
-
-  withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
-    return this.pool.withSession(async (session, mayRetry) => {
-      const tx = new PostgresTx(session, request.user.uid)
-      try {
-        const created = await this.open(tx, request)
-        tx.working = true
-        const result = await work(tx)
-        await tx.commit()
-        if (created !== undefined) this.collectionIds.set(created.name, created.id)
-        return result
-      } catch (error) {
-        await tx.rollback()
-        // Nothing was written on a connection that died while the transaction was opening,
-        // nor by a read: either starts over on another connection.
-        const harmless = !tx.working || request.mode === 'read'
-        if (mayRetry && harmless && isConnectionLost(error)) throw new StaleConnection(error)
-        throw translatePgError(error)
-      }
-    })
+  constructor(pool: PostgresPool) {
+    super(pool, { newTx: (session, uid) => new PostgresTx(session, uid), isConnectionLost, translate: translatePgError })
   }
 
   /** BEGIN and the collection lock; returns a collection id created by this transaction. */
-  private async open(tx: PostgresTx, request: TransactionRequest): Promise<{ name: string; id: number } | undefined> {
+  protected async open(tx: PostgresTx, request: TransactionRequest, name: string | undefined): Promise<CreatedCollection | undefined> {
     // In READ COMMITTED a transaction adds nothing to reads that take no lock: every
     // statement sees the latest commits either way. Those run without BEGIN.
-    const name = request.mode === 'wipe' ? undefined : request.collection
     if (request.mode !== 'wipe' && name === undefined) return undefined
     tx.begin()
     if (name === undefined) return undefined
@@ -358,59 +328,21 @@ export class PostgresStorage implements StorageBackend {
     return UUID.test(batchId)
   }
 
-  async check(): Promise<boolean> {
-    return this.pool.withSession(async (session, mayRetry) => {
-      try {
-        const rows = await session.raw('SELECT 1', [], true)
-        return rows.length === 1
-      } catch (error) {
-        if (mayRetry && isConnectionLost(error)) throw new StaleConnection(error)
-        throw translatePgError(error)
-      }
-    })
-  }
-
-  poolStatus(): PoolStatus {
-    return this.pool.status()
-  }
-
-  close(): Promise<void> {
-    return this.pool.close()
+  protected async ping(session: PgSession): Promise<boolean> {
+    const rows = await session.raw('SELECT 1', [], true)
+    return rows.length === 1
   }
 }
 
-/** Merges repeated ids of one request field by field, later values winning (as sequential upserts would). */
-function mergeWrites(writes: readonly BsoWrite[]): BsoWrite[] {
-  const byId = new Map<string, BsoWrite>()
-  for (const write of writes) {
-    const earlier = byId.get(write.id)
-    byId.set(write.id, earlier === undefined ? write : { ...earlier, ...definedFields(write) })
-  }
-  return [...byId.values()]
-}
-
-function definedFields(write: BsoWrite): BsoWrite {
-  const out: BsoWrite = { id: write.id }
-  if (write.payload !== undefined) out.payload = write.payload
-  if (write.sortindex !== undefined) out.sortindex = write.sortindex
-  if (write.ttl !== undefined) out.ttl = write.ttl
-  return out
-}
-
-class PostgresTx implements StorageTx {
-  private collectionId: number | undefined
-  /** The collection's last-modified as this transaction leaves it. */
-  private collectionModified: Millis = 0
-  timestamp: Millis = nowMillis()
+class PostgresTx extends PooledTx<PgStatement> implements StorageTx {
   private begun: Promise<unknown> | undefined
-  private inTransaction = false
-  /** Set once the caller's work starts: from then on a lost connection may have lost writes. */
-  working = false
 
   constructor(
     private readonly session: PgSession,
-    readonly uid: number,
-  ) {}
+    uid: number,
+  ) {
+    super(uid, statements, { at: iso, millis: toMillis, decodePayload })
+  }
 
   /** BEGIN is pipelined in front of the first statement rather than awaited on its own. */
   begin(): void {
@@ -459,78 +391,10 @@ class PostgresTx implements StorageTx {
     }
   }
 
-  private get writeCollection(): number {
-    if (this.collectionId === undefined) throw new Error('write without a collection')
-    return this.collectionId
-  }
-
-  private requireCollection(): void {
-    if (this.collectionId === undefined) throw new Error('write without a collection')
-  }
-
-  private key(extra: Record<string, unknown> = {}): Record<string, unknown> {
-    return { uid: this.uid, collection: this.collectionId, ...extra }
-  }
-
-  private async scalar(statement: PgStatement, values: Record<string, unknown>): Promise<unknown> {
-    const [row] = await this.run(statement, values)
-    return row?.[0]
-  }
-
-  async storageTimestamp(): Promise<Millis> {
-    return toMillis(await this.scalar(statements.storageModified, { uid: this.uid }))
-  }
-
-  async collectionTimestamp(): Promise<Millis> {
-    return this.collectionModified
-  }
-
-  async bsoTimestamp(id: string): Promise<Millis> {
-    if (this.collectionId === undefined) return 0
-    return toMillis(await this.scalar(statements.bsoModified, this.key({ id })))
-  }
-
-  async collectionTimestamps(): Promise<Map<string, Millis>> {
-    return this.perCollection(statements.collectionTimestamps)
-  }
-
-  async collectionCounts(): Promise<Map<string, number>> {
-    return this.perCollection(statements.collectionCounts)
-  }
-
-  async collectionUsage(): Promise<Map<string, number>> {
-    return this.perCollection(statements.collectionUsage)
-  }
-
-  private async perCollection(statement: PgStatement): Promise<Map<string, number>> {
-    const rows = await this.run(statement, { uid: this.uid, now: iso(this.timestamp) })
-    return new Map(rows.map((row) => [row[0] as string, Number(row[1])]))
-  }
-
-  async storageUsage(): Promise<number> {
-    return Number(await this.scalar(statements.storageUsage, { uid: this.uid, now: iso(this.timestamp) }))
-  }
-
-  private async listing(query: BsoQuery, full: boolean): Promise<unknown[][]> {
+  protected async list(query: BsoQuery, full: boolean): Promise<unknown[][]> {
     if (this.collectionId === undefined || query.ids?.length === 0) return []
     const text = listingText(query, full)
     return this.guard(this.session.raw(text, listingParams(this.uid, this.collectionId, this.timestamp, query), true))
-  }
-
-  async getBsos(query: BsoQuery): Promise<Bso[]> {
-    const rows = await this.listing(query, true)
-    return rows.map(toBso)
-  }
-
-  async getBsoIds(query: BsoQuery): Promise<string[]> {
-    const rows = await this.listing(query, false)
-    return rows.map((row) => row[0] as string)
-  }
-
-  async getBso(id: string): Promise<Bso | null> {
-    if (this.collectionId === undefined) return null
-    const [row] = await this.run(statements.getBso, this.key({ id, now: iso(this.timestamp) }))
-    return row === undefined ? null : toBso(row)
   }
 
   private touch(collection: number): Promise<unknown> {
@@ -633,23 +497,5 @@ class PostgresTx implements StorageTx {
       this.touch(collection),
       this.run(statements.deleteBatch, values),
     ])
-  }
-
-  async refreshCollectionTotals(): Promise<void> {
-    this.requireCollection()
-    await this.run(statements.refreshTotals, this.key({ now: iso(this.timestamp) }))
-  }
-
-  async quotaUsage(): Promise<number> {
-    return Number(await this.scalar(statements.quotaUsage, { uid: this.uid }))
-  }
-}
-
-function toBso(row: unknown[]): Bso {
-  return {
-    id: row[0] as string,
-    modified: Number(row[1]),
-    payload: decodePayload(row[2] as string),
-    sortindex: (row[3] as number | null) ?? null,
   }
 }

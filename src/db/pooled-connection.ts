@@ -1,0 +1,83 @@
+import { fillPlaceholders, type SQL } from 'drizzle-orm'
+import type { ConnectionGate } from './pooled.ts'
+
+/** Pool settings shared by the server databases (PostgreSQL, MySQL). */
+export interface PoolOptions {
+  poolMaxSize: number
+  connectionTimeoutSeconds: number
+}
+
+/** What a Drizzle dialect offers for rendering a statement. */
+interface Dialect {
+  sqlToQuery(query: SQL): { sql: string; params: unknown[] }
+}
+
+/** Something Drizzle renders: a `sql` template or a query builder. */
+export type Renderable = SQL | { toSQL(): { sql: string; params: unknown[] } }
+
+/** A statement rendered once by Drizzle; `bind` orders the values for its placeholders. */
+export class RenderedStatement {
+  readonly text: string
+  private readonly params: unknown[]
+
+  constructor(dialect: Dialect, query: Renderable) {
+    const rendered = 'toSQL' in query ? query.toSQL() : dialect.sqlToQuery(query)
+    this.text = rendered.sql
+    this.params = rendered.params
+  }
+
+  bind(values: Record<string, unknown>): unknown[] {
+    return fillPlaceholders(this.params, values)
+  }
+}
+
+/** Thrown by a transaction whose very first statement found the connection dead. */
+export class StaleConnection extends Error {
+  constructor(override readonly cause: unknown) {
+    super('stale database connection')
+  }
+}
+
+/** How one engine checks out, wraps and gives back a pooled connection. */
+export interface SessionSource<Connection, Session> {
+  gate: ConnectionGate
+  /** A connection; `mayRetry` says whether a failure here may be followed by another try. */
+  checkout(mayRetry: boolean): Promise<Connection | typeof RETRY>
+  open(connection: Connection): Session
+  finish(session: Session): void
+  translate(error: unknown): unknown
+}
+
+/** Returned by `checkout` to ask for another attempt. */
+export const RETRY = Symbol('retry')
+
+/**
+ * Runs `work` on a connection of its own. A connection that turns out dead on its first
+ * statement (the server restarted since it was last used) is replaced transparently, as
+ * many times as the pool may hold connections; `mayRetry` tells `work` whether one more is left.
+ */
+export async function withPooledSession<Connection, Session, T>(
+  source: SessionSource<Connection, Session>,
+  work: (session: Session, mayRetry: boolean) => Promise<T>,
+): Promise<T> {
+  await source.gate.acquire()
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const mayRetry = attempt < source.gate.max
+      const connection = await source.checkout(mayRetry)
+      if (connection === RETRY) continue
+      const session = source.open(connection)
+      try {
+        return await work(session, mayRetry)
+      } catch (error) {
+        // Every idle connection may have died with a server restart: try each once.
+        if (error instanceof StaleConnection && mayRetry) continue
+        throw error instanceof StaleConnection ? source.translate(error.cause) : error
+      } finally {
+        source.finish(session)
+      }
+    }
+  } finally {
+    source.gate.release()
+  }
+}

@@ -1,0 +1,272 @@
+import { nowMillis, type Millis } from './timestamps.ts'
+import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageTx, TransactionRequest } from './types.ts'
+import { StaleConnection } from './pooled-connection.ts'
+
+/** The modified-time bounds of a listing (storage-api.md §8), in the order they are bound. */
+export const MODIFIED_BOUNDS = [
+  ['newer', '>'],
+  ['older', '<'],
+  ['atMost', '<='],
+  ['atLeast', '>='],
+] as const satisfies readonly (readonly [keyof BsoQuery, string])[]
+
+/** Merges repeated ids of one request field by field, later values winning (as sequential upserts would). */
+export function mergeWrites(writes: readonly BsoWrite[]): BsoWrite[] {
+  const byId = new Map<string, BsoWrite>()
+  for (const write of writes) {
+    const earlier = byId.get(write.id)
+    if (earlier === undefined) {
+      byId.set(write.id, write)
+      continue
+    }
+    const merged: BsoWrite = { ...earlier }
+    if (write.payload !== undefined) merged.payload = write.payload
+    if (write.sortindex !== undefined) merged.sortindex = write.sortindex
+    if (write.ttl !== undefined) merged.ttl = write.ttl
+    byId.set(write.id, merged)
+  }
+  return [...byId.values()]
+}
+
+/** A row of (id, modified, payload, sortindex) as a BSO; `decode` undoes the engine's payload encoding. */
+export function toBso(row: unknown[], decode: (stored: string) => string = (stored) => stored): Bso {
+  return {
+    id: row[0] as string,
+    modified: Number(row[1]),
+    payload: decode(row[2] as string),
+    sortindex: (row[3] as number | null) ?? null,
+  }
+}
+
+/** The fixed-shape statements every pooled engine answers the same way. */
+export interface CommonStatements<Statement> {
+  storageModified: Statement
+  bsoModified: Statement
+  collectionTimestamps: Statement
+  collectionCounts: Statement
+  collectionUsage: Statement
+  storageUsage: Statement
+  getBso: Statement
+  refreshTotals: Statement
+  quotaUsage: Statement
+}
+
+/** How an engine binds and reads back values: by default timestamps as milliseconds, payloads as stored. */
+export interface ValueCodec {
+  /** A timestamp as the engine binds it. */
+  at(ms: Millis): unknown
+  /** A timestamp as the engine reads it back. */
+  millis(value: unknown): Millis
+  /** A stored payload as the client sent it. */
+  decodePayload(stored: string): string
+}
+
+const PLAIN_VALUES: ValueCodec = {
+  at: (ms) => ms,
+  millis: (value) => Number(value ?? 0),
+  decodePayload: (stored) => stored,
+}
+
+/**
+ * What the StorageTx of a server database (PostgreSQL, MySQL) shares: the transaction's
+ * collection and timestamp, and the reads that are one statement on either engine. Engines
+ * differ in how a timestamp is bound (`at`), read back (`millis`) and how a payload is decoded.
+ */
+export abstract class PooledTx<Statement> {
+  protected collectionId: number | undefined
+  /** The collection's last-modified as this transaction leaves it. */
+  protected collectionModified: Millis = 0
+  timestamp: Millis = nowMillis()
+  protected inTransaction = false
+  /** Set once the caller's work starts: from then on a lost connection may have lost writes. */
+  working = false
+
+  constructor(
+    readonly uid: number,
+    private readonly common: CommonStatements<Statement>,
+    private readonly values: ValueCodec = PLAIN_VALUES,
+  ) {}
+
+  abstract run(statement: Statement, values: Record<string, unknown>): Promise<unknown[][]>
+  abstract commit(): Promise<void>
+  abstract rollback(): Promise<void>
+  /** The listing rows of (id, modified, payload, sortindex), or of ids alone. */
+  protected abstract list(query: BsoQuery, full: boolean): Promise<unknown[][]>
+
+  private at(ms: Millis): unknown {
+    return this.values.at(ms)
+  }
+
+  private millis(value: unknown): Millis {
+    return this.values.millis(value)
+  }
+
+  private toBso(row: unknown[]): Bso {
+    return toBso(row, this.values.decodePayload)
+  }
+
+  /** A data-changing statement whose result is not needed. */
+  protected execute(statement: Statement, values: Record<string, unknown>): Promise<unknown> {
+    return this.run(statement, values)
+  }
+
+  protected get writeCollection(): number {
+    if (this.collectionId === undefined) throw new Error('write without a collection')
+    return this.collectionId
+  }
+
+  protected requireCollection(): void {
+    if (this.collectionId === undefined) throw new Error('write without a collection')
+  }
+
+  protected key(extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return { uid: this.uid, collection: this.collectionId, ...extra }
+  }
+
+  protected async scalar(statement: Statement, values: Record<string, unknown>): Promise<unknown> {
+    const [row] = await this.run(statement, values)
+    return row?.[0]
+  }
+
+  private async count(statement: Statement, values: Record<string, unknown>): Promise<number> {
+    return Number((await this.scalar(statement, values)) ?? 0)
+  }
+
+  async storageTimestamp(): Promise<Millis> {
+    return this.millis(await this.scalar(this.common.storageModified, { uid: this.uid }))
+  }
+
+  async collectionTimestamp(): Promise<Millis> {
+    return this.collectionModified
+  }
+
+  async bsoTimestamp(id: string): Promise<Millis> {
+    if (this.collectionId === undefined) return 0
+    return this.millis(await this.scalar(this.common.bsoModified, this.key({ id })))
+  }
+
+  async collectionTimestamps(): Promise<Map<string, Millis>> {
+    return this.perCollection(this.common.collectionTimestamps)
+  }
+
+  async collectionCounts(): Promise<Map<string, number>> {
+    return this.perCollection(this.common.collectionCounts)
+  }
+
+  async collectionUsage(): Promise<Map<string, number>> {
+    return this.perCollection(this.common.collectionUsage)
+  }
+
+  private async perCollection(statement: Statement): Promise<Map<string, number>> {
+    const rows = await this.run(statement, { uid: this.uid, now: this.at(this.timestamp) })
+    return new Map(rows.map((row) => [row[0] as string, Number(row[1])]))
+  }
+
+  async storageUsage(): Promise<number> {
+    return this.count(this.common.storageUsage, { uid: this.uid, now: this.at(this.timestamp) })
+  }
+
+  async getBsos(query: BsoQuery): Promise<Bso[]> {
+    return (await this.list(query, true)).map((row) => this.toBso(row))
+  }
+
+  async getBsoIds(query: BsoQuery): Promise<string[]> {
+    return (await this.list(query, false)).map((row) => row[0] as string)
+  }
+
+  async getBso(id: string): Promise<Bso | null> {
+    if (this.collectionId === undefined) return null
+    const [row] = await this.run(this.common.getBso, this.key({ id, now: this.at(this.timestamp) }))
+    return row === undefined ? null : this.toBso(row)
+  }
+
+  async refreshCollectionTotals(): Promise<void> {
+    this.requireCollection()
+    await this.execute(this.common.refreshTotals, this.key({ now: this.at(this.timestamp) }))
+  }
+
+  async quotaUsage(): Promise<number> {
+    return this.count(this.common.quotaUsage, { uid: this.uid })
+  }
+}
+
+/** A pool of one engine's sessions. */
+export interface SessionPool<Session> {
+  withSession<T>(work: (session: Session, mayRetry: boolean) => Promise<T>): Promise<T>
+  status(): PoolStatus
+  close(): Promise<void>
+}
+
+/** A collection id that a transaction created, to be cached once it committed. */
+export interface CreatedCollection {
+  name: string
+  id: number
+}
+
+/** An engine's transactions and the way it classifies driver errors. */
+export interface StorageEngine<Session, Tx> {
+  newTx(session: Session, uid: number): Tx
+  isConnectionLost(error: unknown): boolean
+  translate(error: unknown): unknown
+}
+
+/**
+ * What the StorageBackend of a server database shares: transactions on a pooled session that
+ * start over on another connection when nothing can have been lost, and the health check.
+ */
+export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & StorageTx> {
+  /** Collection name → id, only ever filled from committed rows. */
+  protected readonly collectionIds = new Map<string, number>()
+
+  constructor(
+    protected readonly pool: SessionPool<Session>,
+    private readonly driver: StorageEngine<Session, Tx>,
+  ) {}
+  /**
+   * Begins the transaction and takes the lock of `collection` (the one the request names; none
+   * for a wipe); returns a collection id it created.
+   */
+  protected abstract open(tx: Tx, request: TransactionRequest, collection: string | undefined): Promise<CreatedCollection | undefined>
+  /** One trivial query; true when it answered one row. */
+  protected abstract ping(session: Session): Promise<boolean>
+
+  withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
+    return this.pool.withSession(async (session, mayRetry) => {
+      const tx = this.driver.newTx(session, request.user.uid)
+      try {
+        const created = await this.open(tx, request, request.mode === 'wipe' ? undefined : request.collection)
+        tx.working = true
+        const result = await work(tx)
+        await tx.commit()
+        if (created !== undefined) this.collectionIds.set(created.name, created.id)
+        return result
+      } catch (error) {
+        await tx.rollback()
+        // Nothing was written on a connection that died while the transaction was opening,
+        // nor by a read: either starts over on another connection.
+        const harmless = !tx.working || request.mode === 'read'
+        if (mayRetry && harmless && this.driver.isConnectionLost(error)) throw new StaleConnection(error)
+        throw this.driver.translate(error)
+      }
+    })
+  }
+
+  async check(): Promise<boolean> {
+    return this.pool.withSession(async (session, mayRetry) => {
+      try {
+        return await this.ping(session)
+      } catch (error) {
+        if (mayRetry && this.driver.isConnectionLost(error)) throw new StaleConnection(error)
+        throw this.driver.translate(error)
+      }
+    })
+  }
+
+  poolStatus(): PoolStatus {
+    return this.pool.status()
+  }
+
+  close(): Promise<void> {
+    return this.pool.close()
+  }
+}

@@ -7,9 +7,11 @@ import {
   timestampsJson,
   type DbCeiling,
   type SeedRecords,
+  seedPlan,
+  userPicker,
 } from './ceiling-types.ts'
 import type { Operation } from './load.ts'
-import { SEED_CHUNK, userIndexFor, type Workload } from './workloads.ts'
+import type { Workload } from './workloads.ts'
 
 /**
  * The PostgreSQL ceiling: the work an efficient backend does for each scenario, on a minimal
@@ -125,23 +127,15 @@ export async function openPostgresCeiling(url: string, concurrency: number): Pro
         for (let i = 0; i < workload.users; i++) {
           // The collection row every write locks exists from the start, as it would for a synced profile.
           await touch(tx, workload.firstUid + i, COLLECTION_IDS[workload.collection] as number, 0)
-          for (const seed of workload.seed) {
-            const collection = COLLECTION_IDS[seed.collection] as number
-            let ts = 0
-            for (let from = 0; from < seed.records.length; from += SEED_CHUNK) {
-              ts = nextTick(ts)
-              await upsert(tx, workload.firstUid + i, collection, seed.records.slice(from, from + SEED_CHUNK), ts)
-            }
-            await touch(tx, workload.firstUid + i, collection, ts)
-          }
+        }
+        for (const seeded of seedPlan(workload)) {
+          for (const chunk of seeded.chunks) await upsert(tx, seeded.uid, seeded.collection, chunk.records, chunk.modified)
+          await touch(tx, seeded.uid, seeded.collection, seeded.modified)
         }
       })
-      const counters = new Array<number>(loadConcurrency).fill(0)
+      const nextUser = userPicker(workload, loadConcurrency)
       const run = operations[workload.id]
-      return async (worker) => {
-        const uid = workload.firstUid + userIndexFor(workload.users, loadConcurrency, worker, counters[worker]!++)
-        return (await run(uid, workload)) ? 200 : 'wrong result'
-      }
+      return async (worker) => ((await run(nextUser(worker), workload)) ? 200 : 'wrong result')
     },
     async close() {
       await sql.end({ timeout: 5 })

@@ -9,9 +9,11 @@ import {
   timestampsJson,
   type DbCeiling,
   type SeedRecords,
+  seedPlan,
+  userPicker,
 } from './ceiling-types.ts'
 import type { Operation } from './load.ts'
-import { SEED_CHUNK, userIndexFor, type Workload } from './workloads.ts'
+import type { Workload } from './workloads.ts'
 
 interface BsoRow {
   id: string
@@ -169,27 +171,16 @@ export function openSqliteCeiling(path: string): DbCeiling {
     },
     async prepare(workload, concurrency): Promise<Operation> {
       db.transaction(() => {
-        for (let i = 0; i < workload.users; i++) {
-          const uid = workload.firstUid + i
-          for (const seed of workload.seed) {
-            const collection = COLLECTION_IDS[seed.collection] as number
-            // One timestamp per 100 records, as the server's seeding POSTs stamp them: the
-            // listing's ORDER BY modified can then stop early, as it does on the server.
-            let ts = 0
-            for (let from = 0; from < seed.records.length; from += SEED_CHUNK) {
-              ts = nextTick(ts)
-              upsert(uid, collection, seed.records.slice(from, from + SEED_CHUNK), ts, 0)
-            }
-            q.touch.run(uid, collection, ts)
-          }
+        for (const seeded of seedPlan(workload)) {
+          for (const chunk of seeded.chunks) upsert(seeded.uid, seeded.collection, chunk.records, chunk.modified, 0)
+          q.touch.run(seeded.uid, seeded.collection, seeded.modified)
         }
       })()
-      const counters = new Array<number>(concurrency).fill(0)
+      const nextUser = userPicker(workload, concurrency)
       const run = operations[workload.id]
       return (worker) => {
-        const uid = workload.firstUid + userIndexFor(workload.users, concurrency, worker, counters[worker]!++)
         try {
-          return run(uid, workload) ? 200 : 'wrong result'
+          return run(nextUser(worker), workload) ? 200 : 'wrong result'
         } catch (error) {
           if (db.inTransaction) db.run('ROLLBACK')
           throw error

@@ -1,6 +1,6 @@
 import type { Operation } from './load.ts'
 import type { BenchRecord } from './records.ts'
-import type { Workload, WorkloadId } from './workloads.ts'
+import { SEED_CHUNK, userIndexFor, type Workload, type WorkloadId } from './workloads.ts'
 
 /**
  * The database ceiling of one engine: the SQL each storage scenario makes the server run,
@@ -63,4 +63,39 @@ export const COLLECTION_IDS: Record<string, number> = {
   addons: 11,
   addresses: 12,
   creditcards: 13,
+}
+
+/** One collection of one seeded user: its records in 100-record chunks, each with its own tick. */
+export interface SeedCollection {
+  uid: number
+  collection: number
+  chunks: { records: SeedRecords; modified: number }[]
+  /** The collection's last-modified once every chunk is written. */
+  modified: number
+}
+
+/**
+ * What every ceiling seeds, the same way the server's seeding POSTs stamp it: one timestamp per
+ * 100 records, so a listing's ORDER BY modified can stop early as it does on the server.
+ */
+export function seedPlan(workload: Workload): SeedCollection[] {
+  const plan: SeedCollection[] = []
+  for (let i = 0; i < workload.users; i++) {
+    for (const seed of workload.seed) {
+      const chunks: SeedCollection['chunks'] = []
+      let modified = 0
+      for (let from = 0; from < seed.records.length; from += SEED_CHUNK) {
+        modified = nextTick(modified)
+        chunks.push({ records: seed.records.slice(from, from + SEED_CHUNK), modified })
+      }
+      plan.push({ uid: workload.firstUid + i, collection: COLLECTION_IDS[seed.collection] as number, chunks, modified })
+    }
+  }
+  return plan
+}
+
+/** The user each load worker drives next, spread over the workload's users like the scenarios. */
+export function userPicker(workload: Workload, concurrency: number): (worker: number) => number {
+  const counters = new Array<number>(concurrency).fill(0)
+  return (worker) => workload.firstUid + userIndexFor(workload.users, concurrency, worker, counters[worker]!++)
 }

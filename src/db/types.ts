@@ -69,7 +69,11 @@ export interface StorageTx {
   /** `modified` of one BSO of the transaction's collection (expired ones too); 0 when absent. */
   bsoTimestamp(id: string): Promise<Millis>
 
-  collectionTimestamps(): Promise<Map<string, Millis>>
+  /**
+   * Last-modified per collection. The map is never mutated once returned, and a backend may hand
+   * back the same map while nothing changed (so callers may memoise what they derive from it).
+   */
+  collectionTimestamps(): Promise<ReadonlyMap<string, Millis>>
   /** Live BSO counts per collection (collections with none are absent). */
   collectionCounts(): Promise<Map<string, number>>
   /** Live payload bytes per collection (collections with none are absent). */

@@ -10,7 +10,7 @@ export function bsoJson(bso: Bso): string {
   return `{"id":${JSON.stringify(bso.id)},"modified":${formatTimestamp(bso.modified)},"payload":${JSON.stringify(bso.payload)}${sortindex}}`
 }
 
-export function timestampMapJson(entries: Map<string, Millis>): string {
+export function timestampMapJson(entries: ReadonlyMap<string, Millis>): string {
   const parts: string[] = []
   for (const [name, ts] of entries) parts.push(`${JSON.stringify(name)}:${formatTimestamp(ts)}`)
   return `{${parts.join(',')}}`

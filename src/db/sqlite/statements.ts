@@ -12,6 +12,14 @@ import { batchUploadItems, batchUploads, bso, collections, userCollections } fro
  * arrays read with json_each, and listings are prepared once per (sort, shape).
  */
 const p = (name: string) => sql.placeholder(name)
+/** Numbered parameter `?n`, for statements bound positionally through bun:sqlite directly. */
+const numbered = (position: number) => sql.raw(`?${position}`)
+
+function positional(client: Database, query: { sql: string; params: unknown[] }) {
+  if (query.params.length > 0) throw new Error('a positional statement must take only numbered parameters')
+  return client.prepare(query.sql)
+}
+
 const byteLength = sql<number>`length(cast(${bso.payload} as blob))`
 /** `ids` is a JSON array of ids, or null for "no id filter". */
 const inIdList = (column: typeof bso.id | typeof batchUploadItems.id, name: string) =>
@@ -30,6 +38,7 @@ const batchIs = and(eq(batchUploadItems.batch, p('batch')), eq(batchUploadItems.
 export function prepareStatements(db: BunSQLiteDatabase, client: Database) {
   return {
     upsertBso: prepareUpsert(db, client),
+    userCollectionRows: prepareUserCollectionRows(db, client),
     ...collectionStatements(db),
     ...readStatements(db),
     ...writeStatements(db),
@@ -45,18 +54,6 @@ function collectionStatements(db: BunSQLiteDatabase) {
     collectionByName: db.select({ id: collections.id }).from(collections).where(eq(collections.name, p('name'))).prepare(),
     insertCollection: db.insert(collections).values({ name: p('name') }).onConflictDoNothing().prepare(),
     collectionModified: db.select({ lastModified: userCollections.lastModified }).from(userCollections).where(userCollectionIs).prepare(),
-    storageModified: db
-      .select({ modified: sql<number>`coalesce(max(${userCollections.lastModified}), 0)` })
-      .from(userCollections)
-      .where(eq(userCollections.userid, p('userid')))
-      .prepare(),
-    collectionTimestamps: db
-      .select({ name: collections.name, value: userCollections.lastModified })
-      .from(userCollections)
-      .innerJoin(collections, eq(collections.id, userCollections.collection))
-      // Collection 0 is the deletion tombstone: it moves the storage timestamp, never listed.
-      .where(and(eq(userCollections.userid, p('userid')), ne(userCollections.collection, 0)))
-      .prepare(),
     touchCollection: db
       .insert(userCollections)
       .values({ userid: p('userid'), collection: p('collection'), lastModified: p('modified') })
@@ -233,7 +230,7 @@ export interface UpsertArgs {
  * the backend's time for a 100-record POST).
  */
 function prepareUpsert(db: BunSQLiteDatabase, client: Database) {
-  const n = (position: number) => sql.raw(`?${position}`)
+  const n = numbered
   const [userid, collection, id, sortindex, payload] = [n(1), n(2), n(3), n(4), n(5)] as const
   const [modified, expiry, defaultExpiry, touch] = [n(6), n(7), n(8), n(9)] as const
   const query = db
@@ -260,10 +257,30 @@ function prepareUpsert(db: BunSQLiteDatabase, client: Database) {
       },
     })
     .toSQL()
-  if (query.params.length > 0) throw new Error('the upsert must take only numbered parameters')
-  const statement = client.prepare(query.sql)
+  const statement = positional(client, query)
   return {
     run: (row: UpsertArgs) =>
       statement.run(row.userid, row.collection, row.id, row.sortindex, row.payload, row.modified, row.expiry, row.defaultExpiry, row.touch),
   }
+}
+
+/** [collection id, name (null for the tombstone), last_modified]. */
+export type UserCollectionRow = [number, string | null, number]
+
+/**
+ * Every collection row of a user with its name, the tombstone included: the storage timestamp
+ * and info/collections both come from this one read, the hottest of a sync. Rows come back as
+ * arrays straight from bun:sqlite, without Drizzle's per-row mapping.
+ */
+function prepareUserCollectionRows(db: BunSQLiteDatabase, client: Database) {
+  const statement = positional(
+    client,
+    db
+      .select({ collection: userCollections.collection, name: collections.name, modified: userCollections.lastModified })
+      .from(userCollections)
+      .leftJoin(collections, eq(collections.id, userCollections.collection))
+      .where(eq(userCollections.userid, numbered(1)))
+      .toSQL(),
+  )
+  return { all: (userid: number) => statement.values(userid) as UserCollectionRow[] }
 }

@@ -14,6 +14,7 @@ import type {
 } from '../types.ts'
 import { SqliteConnection, translateLockError } from './connection.ts'
 import { prepareStatements, type Statements } from './statements.ts'
+import { UserCollectionsCache, type UserCollections } from './user-collections-cache.ts'
 
 const TOMBSTONE = 0
 /** Filters that pass every row stand in for absent bounds, so one prepared listing fits all. */
@@ -28,10 +29,12 @@ export class SqliteStorage implements StorageBackend {
   readonly engine = 'sqlite'
   private readonly collectionIds = new Map<string, number>()
   private readonly statements: Statements
+  private readonly userCollections: UserCollectionsCache
   private readonly begin: { read: () => void; write: () => void; commit: () => void; rollback: () => void }
 
   constructor(private readonly connection: SqliteConnection) {
     this.statements = prepareStatements(drizzle({ client: connection.client }), connection.client)
+    this.userCollections = new UserCollectionsCache(connection.client)
     const statement = (text: string) => {
       const prepared = connection.client.prepare(text)
       return () => void prepared.run()
@@ -61,6 +64,8 @@ export class SqliteStorage implements StorageBackend {
       } catch (error) {
         if (client.inTransaction) this.begin.rollback()
         throw translateLockError(error, 'conflict')
+      } finally {
+        if (request.mode !== 'read') this.userCollections.forget(request.user.uid)
       }
     })
   }
@@ -70,7 +75,7 @@ export class SqliteStorage implements StorageBackend {
     if (request.mode === 'wipe') return new SqliteTx(this.statements, user, undefined, nowMillis())
     if (request.mode === 'read') {
       const id = request.collection === undefined ? undefined : this.findCollectionId(request.collection)
-      return new SqliteTx(this.statements, user, id, nowMillis())
+      return new SqliteTx(this.statements, user, id, nowMillis(), this.userCollections)
     }
     const collectionId = this.collectionIdFor(request.collection)
     const timestamp = await this.writeTimestamp(user.uid, collectionId)
@@ -130,12 +135,15 @@ export class SqliteStorage implements StorageBackend {
 
 class SqliteTx implements StorageTx {
   private readonly uid: number
+  private snapshot: UserCollections | undefined
 
   constructor(
     private readonly statements: Statements,
     user: StorageUser,
     private readonly collectionId: number | undefined,
     readonly timestamp: Millis,
+    /** Read transactions only: writes change the rows they would cache. */
+    private readonly cache?: UserCollectionsCache,
   ) {
     this.uid = user.uid
   }
@@ -155,7 +163,7 @@ class SqliteTx implements StorageTx {
   }
 
   async storageTimestamp(): Promise<Millis> {
-    return this.statements.storageModified.get(this.user)?.modified ?? 0
+    return this.userCollections().storageModified
   }
 
   async collectionTimestamp(): Promise<Millis> {
@@ -168,8 +176,36 @@ class SqliteTx implements StorageTx {
     return this.statements.bsoModified.get({ ...this.collectionKey(this.collectionId), id })?.modified ?? 0
   }
 
-  async collectionTimestamps(): Promise<Map<string, Millis>> {
-    return toMap(this.statements.collectionTimestamps.all(this.user))
+  async collectionTimestamps(): Promise<ReadonlyMap<string, Millis>> {
+    return this.userCollections().named
+  }
+
+  /**
+   * The user's collection rows. info/collections needs both the storage timestamp and the
+   * per-collection ones, and a read transaction sees one snapshot, so it reads them once (or
+   * not at all, on a cache hit). A write transaction changes them, so it reads them afresh.
+   */
+  private userCollections(): UserCollections {
+    if (this.cache === undefined) return this.readUserCollections()
+    if (this.snapshot === undefined) {
+      this.snapshot = this.cache.get(this.uid)
+      if (this.snapshot === undefined) {
+        this.snapshot = this.readUserCollections()
+        this.cache.set(this.uid, this.snapshot)
+      }
+    }
+    return this.snapshot
+  }
+
+  private readUserCollections(): UserCollections {
+    let storageModified = 0
+    const named = new Map<string, Millis>()
+    for (const [collection, name, modified] of this.statements.userCollectionRows.all(this.uid)) {
+      storageModified = Math.max(storageModified, modified)
+      // The tombstone moves the storage timestamp but is never listed.
+      if (collection !== TOMBSTONE && name !== null) named.set(name, modified)
+    }
+    return { storageModified, named }
   }
 
   async collectionCounts(): Promise<Map<string, number>> {

@@ -14,10 +14,22 @@ const kib = (bytes: number) => bytes / 1024
 const mapJson = (entries: Map<string, number>, value: (n: number) => number) =>
   JSON.stringify(Object.fromEntries([...entries].map(([name, n]) => [name, value(n)])))
 
+// A backend that caches a user's timestamps returns the same map until they change (StorageTx).
+const timestampJson = new WeakMap<ReadonlyMap<string, number>, string>()
+
+function memoisedTimestampMapJson(timestamps: ReadonlyMap<string, number>): string {
+  let json = timestampJson.get(timestamps)
+  if (json === undefined) {
+    json = timestampMapJson(timestamps)
+    timestampJson.set(timestamps, json)
+  }
+  return json
+}
+
 const views: Record<'collections' | 'counts' | 'usage' | 'quota', InfoView> = {
   async collections(tx) {
     const timestamps = await tx.collectionTimestamps()
-    return { body: timestampMapJson(timestamps), records: timestamps.size }
+    return { body: memoisedTimestampMapJson(timestamps), records: timestamps.size }
   },
   async counts(tx) {
     const counts = await tx.collectionCounts()

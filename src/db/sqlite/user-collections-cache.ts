@@ -1,0 +1,52 @@
+import type { Database } from 'bun:sqlite'
+import { LruCache } from '../../lru-cache.ts'
+import type { Millis } from '../timestamps.ts'
+
+/** What info/collections and the storage timestamp are made of: one user's collection rows. */
+export interface UserCollections {
+  storageModified: Millis
+  /** Last-modified per named collection, the tombstone left out. Never mutated once built. */
+  named: ReadonlyMap<string, Millis>
+}
+
+/** About 1 KB per user: enough for every recently syncing profile of a self-hosted server. */
+const CAPACITY = 10_000
+
+/**
+ * Each user's collection rows as last read. Every client polls info/collections at the start of
+ * every sync and mostly finds nothing new, so a hit saves the query (the per-row work of a
+ * sync's hottest read) for a version check.
+ *
+ * An entry is valid until this process writes for its user (`forget`, called after every write
+ * transaction) or any other connection commits to the file: `PRAGMA data_version` then moves,
+ * while it never moves for this connection's own commits. Both are checked inside the read
+ * transaction that uses the entry, so a hit is as fresh as a query in that transaction.
+ */
+export class UserCollectionsCache {
+  readonly #entries = new LruCache<number, UserCollections>(CAPACITY)
+  readonly #dataVersion: { values(): unknown[][] }
+  #seenVersion: unknown
+
+  constructor(client: Database) {
+    this.#dataVersion = client.prepare('PRAGMA data_version')
+  }
+
+  /** Must run inside a read transaction. */
+  get(uid: number): UserCollections | undefined {
+    const version = this.#dataVersion.values()[0]?.[0]
+    if (version !== this.#seenVersion) {
+      this.#entries.clear()
+      this.#seenVersion = version
+    }
+    return this.#entries.get(uid)
+  }
+
+  /** Must run in the read transaction that called `get` and read `rows`. */
+  set(uid: number, rows: UserCollections): void {
+    this.#entries.set(uid, rows)
+  }
+
+  forget(uid: number): void {
+    this.#entries.delete(uid)
+  }
+}

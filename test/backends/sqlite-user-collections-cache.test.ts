@@ -1,0 +1,101 @@
+import { Database } from 'bun:sqlite'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openStorage } from '../../src/db/open.ts'
+import type { StorageBackend, StorageTx, StorageUser } from '../../src/db/types.ts'
+import { freshUid } from '../support/sync-client.ts'
+
+const user = (): StorageUser => ({ uid: freshUid(), fxaUid: '', fxaKid: '' })
+
+/**
+ * The SQLite backend keeps each user's collection timestamps between requests. These tests pin
+ * down when it must read them again: after its own writes, after a rolled-back write, and after
+ * a write by another connection to the same file (another server process, or the CLI).
+ */
+describe('SQLite user-collections cache', () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'syncserver-cache-')), 'sync.db')
+  let storage: StorageBackend
+  let otherProcess: Database
+  beforeAll(async () => {
+    storage = await openStorage(`sqlite:///${path}`, { runMigrations: true })
+    otherProcess = new Database(path)
+  })
+  afterAll(async () => {
+    otherProcess.close()
+    await storage.close()
+  })
+
+  const write = (who: StorageUser, collection: string, work: (tx: StorageTx) => Promise<unknown>) =>
+    storage.withTransaction({ user: who, mode: 'write', collection }, work)
+  const timestamps = (who: StorageUser) =>
+    storage.withTransaction({ user: who, mode: 'read' }, async (tx) => ({
+      storage: await tx.storageTimestamp(),
+      collections: await tx.collectionTimestamps(),
+    }))
+
+  test('an unchanged user gets the same map back, which is what makes the cache a cache', async () => {
+    const who = user()
+    await write(who, 'bookmarks', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))
+    const first = await timestamps(who)
+    const second = await timestamps(who)
+    expect(second.collections).toBe(first.collections)
+    expect(second.storage).toBe(first.storage)
+  })
+
+  test("this server's own write is seen by the next read", async () => {
+    const who = user()
+    await write(who, 'bookmarks', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))
+    const before = await timestamps(who)
+    await Bun.sleep(20)
+    const modified = await write(who, 'history', async (tx) => {
+      await tx.putBsos([{ id: 'h', payload: 'y' }])
+      return tx.timestamp
+    })
+    const after = await timestamps(who)
+    expect([...after.collections.keys()].sort()).toEqual(['bookmarks', 'history'])
+    expect(after.collections.get('history')).toBe(modified as number)
+    expect(after.storage).toBe(modified as number)
+    expect(after.storage).toBeGreaterThan(before.storage)
+  })
+
+  test('a deletion of everything is seen by the next read', async () => {
+    const who = user()
+    await write(who, 'bookmarks', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))
+    expect((await timestamps(who)).collections.size).toBe(1)
+    await storage.withTransaction({ user: who, mode: 'wipe' }, (tx) => tx.deleteStorage())
+    expect(await timestamps(who)).toEqual({ storage: 0, collections: new Map() })
+  })
+
+  test('a write rolled back after the cache was filled leaves the cached view correct', async () => {
+    const who = user()
+    await write(who, 'bookmarks', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))
+    const before = await timestamps(who)
+    const failed = write(who, 'history', async (tx) => {
+      await tx.putBsos([{ id: 'h', payload: 'y' }])
+      throw new Error('injected failure')
+    })
+    await expect(failed).rejects.toThrow('injected failure')
+    expect(await timestamps(who)).toEqual(before)
+  })
+
+  test('a commit by another connection to the same file is seen by the next read', async () => {
+    const who = user()
+    await write(who, 'bookmarks', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))
+    const before = await timestamps(who)
+    const later = before.storage + 60_000
+    otherProcess.run('UPDATE user_collections SET last_modified = ? WHERE userid = ?', [later, who.uid])
+    const after = await timestamps(who)
+    expect(after.storage).toBe(later)
+    expect(after.collections.get('bookmarks')).toBe(later)
+  })
+
+  test("another connection's deletion of the user is seen by the next read", async () => {
+    const who = user()
+    await write(who, 'bookmarks', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))
+    expect((await timestamps(who)).collections.size).toBe(1)
+    otherProcess.run('DELETE FROM user_collections WHERE userid = ?', [who.uid])
+    expect(await timestamps(who)).toEqual({ storage: 0, collections: new Map() })
+  })
+})

@@ -6,6 +6,7 @@ import { createStorageApi } from '../storage/api.ts'
 import type { AppEnv } from './env.ts'
 import type { Logger } from './logger.ts'
 import { cors } from './middleware/cors.ts'
+import { layers } from './middleware/layers.ts'
 import { rejectOldIosClients } from './middleware/reject-ua.ts'
 import { requestLog } from './middleware/request-log.ts'
 import { weaveTimestamp } from './middleware/weave-timestamp.ts'
@@ -30,16 +31,18 @@ const TOKEN_DOCS = 'https://mozilla-services.readthedocs.io/en/latest/token/apis
 export function createApp({ settings, logger, storage, tokenserver }: AppParts): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   app.use(
-    cors({
-      allowedOrigin: settings.cors_allowed_origin,
-      allowedMethods: settings.cors_allowed_methods,
-      allowedHeaders: settings.cors_allowed_headers,
-      maxAge: settings.cors_max_age,
-    }),
+    layers(
+      cors({
+        allowedOrigin: settings.cors_allowed_origin,
+        allowedMethods: settings.cors_allowed_methods,
+        allowedHeaders: settings.cors_allowed_headers,
+        maxAge: settings.cors_max_age,
+      }),
+      rejectOldIosClients(),
+      requestLog(logger),
+      weaveTimestamp(),
+    ),
   )
-  app.use(rejectOldIosClients())
-  app.use(requestLog(logger))
-  app.use(weaveTimestamp())
   registerOps(app, {
     storage,
     checks: tokenserver ? [tokenserver.check] : [],

@@ -5,6 +5,8 @@ import type { Millis } from '../db/timestamps.ts'
 export interface AppVariables {
   /** When the request entered the server, truncated to 10 ms (the X-Weave-Timestamp floor). */
   requestTime: Millis
+  /** performance.now() when the request entered, for the request log's duration. */
+  requestStarted: number
   /** The storage user a valid Hawk header names. */
   user: StorageUser
   /** What the request log line reports as uid (never a token or secret). */

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono'
+import type { Layer } from './layers.ts'
 
 export interface CorsOptions {
   /** `*` allows any origin (echoed back); otherwise the one origin allowed. */
@@ -12,18 +12,22 @@ export interface CorsOptions {
  * CORS as the reference's outermost layer does it (config.md §6.1): every OPTIONS request is a
  * preflight answered here, on any path, before routing and authentication.
  */
-export const cors = (options: CorsOptions): MiddlewareHandler =>
-  async function cors(c, next) {
-    const origin = c.req.header('origin')
-    const originAllowed = origin === undefined || options.allowedOrigin === '*' || origin === options.allowedOrigin
+export const cors = (options: CorsOptions): Layer => ({
+  before(c) {
+    const origin = c.req.raw.headers.get('origin')
+    const originAllowed = origin === null || options.allowedOrigin === '*' || origin === options.allowedOrigin
     if (c.req.method === 'OPTIONS') return preflight(c.req.raw.headers, options, originAllowed)
     if (!originAllowed) return new Response('Origin is not allowed to make this request', { status: 400 })
-    await next()
-    if (origin !== undefined) {
+    return undefined
+  },
+  after(c) {
+    const origin = c.req.raw.headers.get('origin')
+    if (origin !== null) {
       c.res.headers.set('access-control-allow-origin', origin)
       c.res.headers.append('vary', 'Origin')
     }
-  }
+  },
+})
 
 function preflight(headers: Headers, options: CorsOptions, originAllowed: boolean): Response {
   const refuse = (reason: string) => new Response(reason, { status: 400, headers: { 'content-type': 'text/plain' } })

@@ -1,19 +1,20 @@
-import type { MiddlewareHandler } from 'hono'
 import { nowMillis } from '../../db/timestamps.ts'
 import { formatTimestamp, parseTimestamp } from '../../storage/timestamps.ts'
-import type { AppEnv } from '../env.ts'
 import { isDockerflowPath } from './dockerflow.ts'
+import type { Layer } from './layers.ts'
 
 /**
  * Records when the request arrived and stamps X-Weave-Timestamp on the way out:
  * max(arrival, X-Last-Modified), so a write's timestamp equals its X-Last-Modified (§6.1).
  */
-export const weaveTimestamp = (): MiddlewareHandler<AppEnv> =>
-  async function weaveTimestamp(c, next) {
-    const requestTime = nowMillis()
-    c.set('requestTime', requestTime)
-    await next()
+export const weaveTimestamp = (): Layer => ({
+  before(c) {
+    c.set('requestTime', nowMillis())
+    return undefined
+  },
+  after(c) {
     if (isDockerflowPath(c.req.path)) return
     const lastModified = parseTimestamp(c.res.headers.get('x-last-modified') ?? '') ?? 0
-    c.res.headers.set('x-weave-timestamp', formatTimestamp(Math.max(requestTime, lastModified)))
-  }
+    c.res.headers.set('x-weave-timestamp', formatTimestamp(Math.max(c.get('requestTime'), lastModified)))
+  },
+})

@@ -1,5 +1,5 @@
 import type { Database } from 'bun:sqlite'
-import { and, asc, desc, eq, gt, gte, lt, lte, ne, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import type { SQLiteSelect } from 'drizzle-orm/sqlite-core'
 import type { SortOrder } from '../types.ts'
@@ -43,7 +43,7 @@ export function prepareStatements(db: BunSQLiteDatabase, client: Database) {
     ...readStatements(db),
     ...writeStatements(db),
     ...batchStatements(db),
-    listing: listingStatements(db),
+    listing: listingStatements(db, client),
   }
 }
 
@@ -175,11 +175,32 @@ function batchStatements(db: BunSQLiteDatabase) {
   }
 }
 
+/** What a listing filters on; absent bounds are values that filter nothing (see storage.ts). */
+export interface ListingArgs {
+  userid: number
+  collection: number
+  now: number
+  /** A JSON array of ids, or null for "no id filter". */
+  ids: string | null
+  newer: number
+  older: number
+  atLeast: number
+  atMost: number
+  /** -1 for no limit. */
+  limit: number
+  skip: number
+}
+
+/** [id, modified, payload, sortindex]: a listed record as bun:sqlite returns it. */
+export type ListedRow = [string, number, string, number | null]
+
 /**
- * Collection listings, one statement per sort order and per shape (ids or whole records).
- * Absent bounds are passed as values that filter nothing, so one statement serves every query.
+ * Collection listings, one statement per sort order and per shape (ids or whole records), so
+ * one prepared statement serves every query. Bound positionally and read as arrays: a
+ * 1,000-record page spends a tenth of its time in Drizzle's per-row mapping otherwise.
  */
-function listingStatements(db: BunSQLiteDatabase) {
+function listingStatements(db: BunSQLiteDatabase, client: Database) {
+  const n = numbered
   const ordering: Record<SortOrder, SQL[]> = {
     newest: [desc(bso.modified), desc(bso.id)],
     none: [desc(bso.modified), desc(bso.id)],
@@ -188,24 +209,27 @@ function listingStatements(db: BunSQLiteDatabase) {
     index: [desc(bso.sortindex), desc(bso.id)],
   }
   const filter = and(
-    liveOfCollection,
-    sql`(${p('ids')} is null or ${inIdList(bso.id, 'ids')})`,
-    gt(bso.modified, p('newer')),
-    lt(bso.modified, p('older')),
-    gte(bso.modified, p('atLeast')),
-    lte(bso.modified, p('atMost')),
+    eq(bso.userid, n(1)),
+    eq(bso.collection, n(2)),
+    gt(bso.ttl, n(3)),
+    sql`(${n(4)} is null or ${bso.id} in (select value from json_each(${n(4)})))`,
+    gt(bso.modified, n(5)),
+    lt(bso.modified, n(6)),
+    gte(bso.modified, n(7)),
+    lte(bso.modified, n(8)),
   )
-  const shaped = <Select extends SQLiteSelect>(select: Select, sort: SortOrder) =>
-    select
-      .where(filter)
-      .orderBy(...ordering[sort])
-      .limit(p('limit'))
-      .offset(p('skip'))
+  const prepare = <Row>(select: SQLiteSelect, sort: SortOrder) => {
+    const ordered = select.where(filter).orderBy(...ordering[sort]).toSQL()
+    // Drizzle's limit() and offset() take only named placeholders.
+    const statement = positional(client, { ...ordered, sql: `${ordered.sql} limit ?9 offset ?10` })
+    return (a: ListingArgs) =>
+      statement.values(a.userid, a.collection, a.now, a.ids, a.newer, a.older, a.atLeast, a.atMost, a.limit, a.skip) as Row[]
+  }
   const forEachSort = <T>(make: (sort: SortOrder) => T) =>
     ({ newest: make('newest'), none: make('none'), oldest: make('oldest'), index: make('index') }) satisfies Record<SortOrder, T>
   return {
-    records: forEachSort((sort) => shaped(db.select(BSO_COLUMNS).from(bso).$dynamic(), sort).prepare()),
-    ids: forEachSort((sort) => shaped(db.select({ id: bso.id }).from(bso).$dynamic(), sort).prepare()),
+    records: forEachSort((sort) => prepare<ListedRow>(db.select(BSO_COLUMNS).from(bso).$dynamic(), sort)),
+    ids: forEachSort((sort) => prepare<[string]>(db.select({ id: bso.id }).from(bso).$dynamic(), sort)),
   }
 }
 

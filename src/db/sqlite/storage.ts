@@ -236,12 +236,14 @@ class SqliteTx implements StorageTx {
 
   async getBsos(query: BsoQuery): Promise<Bso[]> {
     if (this.collectionId === undefined || query.ids?.length === 0) return []
-    return this.statements.listing.records[query.sort].all(this.listingParameters(query, this.collectionId))
+    return this.statements.listing.records[query.sort](this.listingParameters(query, this.collectionId)).map(
+      ([id, modified, payload, sortindex]) => ({ id, modified, payload, sortindex }),
+    )
   }
 
   async getBsoIds(query: BsoQuery): Promise<string[]> {
     if (this.collectionId === undefined || query.ids?.length === 0) return []
-    return this.statements.listing.ids[query.sort].all(this.listingParameters(query, this.collectionId)).map((row) => row.id)
+    return this.statements.listing.ids[query.sort](this.listingParameters(query, this.collectionId)).map(([id]) => id)
   }
 
   async getBso(id: string): Promise<Bso | null> {

@@ -61,7 +61,7 @@ export function registerInfo(app: Hono<AppEnv>, deps: StorageDeps, auth: Middlew
   app.get(paths.infoCollectionCounts, auth, serve(views.counts))
   app.get(paths.infoCollectionUsage, auth, serve(views.usage))
   app.get(paths.infoQuota, auth, serve(views.quota))
-  app.get(paths.infoConfiguration, (c) => jsonResponse(configurationJson(deps), { lastModified: 0 }))
+  app.get(paths.infoConfiguration, () => jsonResponse(configurationJson(deps), { lastModified: 0 }))
 }
 
 /** The effective limits, published so clients size their uploads (§10.5). */

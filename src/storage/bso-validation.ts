@@ -3,7 +3,6 @@ import type { BsoWrite } from '../db/types.ts'
 import type { CollectionLimits } from './limits.ts'
 import { BSO_ID } from './query.ts'
 
-const KNOWN_FIELDS = new Set(['id', 'sortindex', 'payload', 'ttl', 'modified', 'collection'])
 const MAX_SORTINDEX = 999_999_999
 const MAX_TTL = 999_999_999
 const I32 = 2 ** 31
@@ -15,10 +14,14 @@ type Verdict = { ok: true; write: BsoWrite } | { ok: false; reason: string }
 
 const isInteger = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value)
 
+// Compared in place rather than looked up in a Set: this runs for every key of every POSTed record.
+const isKnownField = (key: string): boolean =>
+  key === 'id' || key === 'payload' || key === 'sortindex' || key === 'ttl' || key === 'modified' || key === 'collection'
+
 /** Checks one record's fields (not its size); `id` has been checked by the caller. */
 function checkFields(id: string, record: Record<string, unknown>): Verdict {
   for (const key of Object.keys(record)) {
-    if (!KNOWN_FIELDS.has(key)) return { ok: false, reason: `unknown field ${key}` }
+    if (!isKnownField(key)) return { ok: false, reason: `unknown field ${key}` }
   }
   const { payload, sortindex, ttl } = record
   // JSON null means "not given" (storage-api.md §9).

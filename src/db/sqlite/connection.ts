@@ -1,7 +1,5 @@
 import { Database } from 'bun:sqlite'
 import { SyncError } from '../../errors.ts'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
 import type { MigrationTarget } from '../migrations/apply.ts'
 
@@ -32,8 +30,7 @@ export class SqliteConnection {
   private pending = 0
 
   private constructor(readonly path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    this.client = new Database(path, { create: true, strict: true })
+    this.client = openCreatingDirectory(path)
     this.client.run('PRAGMA journal_mode = WAL')
     this.client.run('PRAGMA synchronous = NORMAL')
     this.client.run('PRAGMA busy_timeout = 5000')
@@ -66,6 +63,23 @@ export class SqliteConnection {
     if (--this.users > 0) return
     SqliteConnection.open.delete(this.path)
     this.client.close()
+  }
+}
+
+/**
+ * Opens (creating) the database file, and its directory when that is missing too. node:fs is
+ * loaded only then: merely loading it costs the server ~4 MB of resident memory.
+ */
+function openCreatingDirectory(path: string): Database {
+  const open = () => new Database(path, { create: true, strict: true })
+  try {
+    return open()
+  } catch (error) {
+    const slash = path.lastIndexOf('/')
+    if ((error as { code?: string }).code !== 'SQLITE_CANTOPEN' || slash <= 0) throw error
+    const { mkdirSync } = require('node:fs') as typeof import('node:fs')
+    mkdirSync(path.slice(0, slash), { recursive: true })
+    return open()
   }
 }
 

@@ -1,4 +1,3 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { SyncError } from '../errors.ts'
 
 /** The attributes of an `Authorization: Hawk …` header that take part in verification. */
@@ -120,7 +119,7 @@ export function verifyHawk(header: HawkHeader, key: string, request: HawkRequest
   if (Math.abs(nowSeconds - header.ts) > MAX_CLOCK_SKEW_SECONDS) unauthorized('Hawk ts is outside the allowed skew')
   const expected = macBytes(key, { ...request, ts: header.ts, nonce: header.nonce, hash: header.hash, ext: header.ext })
   const given = Buffer.from(header.mac, 'base64')
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) unauthorized('Hawk mac does not match')
+  if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) unauthorized('Hawk mac does not match')
 }
 
 /** A request as a client is about to send it, for {@link hawkAuthorization}. */
@@ -149,7 +148,7 @@ export interface HawkClientRequest {
 export function hawkAuthorization(credentials: { id: string; key: string }, request: HawkClientRequest): string {
   const url = new URL(request.url)
   const ts = request.ts ?? Math.floor(Date.now() / 1000)
-  const nonce = request.nonce ?? randomBytes(6).toString('base64')
+  const nonce = request.nonce ?? Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('base64')
   const mac = hawkMac(credentials.key, {
     ts,
     nonce,

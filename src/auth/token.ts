@@ -1,4 +1,3 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { SyncError } from '../errors.ts'
 
 /** The signed JSON inside a token id (storage-api.md §4.2). */
@@ -64,7 +63,7 @@ export function deriveTokenSecret(masterSecret: string, salt: string, id: string
  *   expires: now + 3600, fxa_uid: '…', fxa_kid: '0000000001234-qqo' })
  */
 export function mintToken(masterSecret: string, fields: TokenFields): TokenCredentials {
-  const salt = fields.salt ?? randomBytes(3).toString('hex')
+  const salt = fields.salt ?? Buffer.from(crypto.getRandomValues(new Uint8Array(3))).toString('hex')
   const json = JSON.stringify({
     node: fields.node,
     fxa_kid: fields.fxa_kid,
@@ -121,7 +120,7 @@ export class TokenVerifier {
     if (decoded.length <= SIGNATURE_BYTES) unauthorized('token id is too short')
     const payload = decoded.subarray(0, decoded.length - SIGNATURE_BYTES)
     const signature = decoded.subarray(decoded.length - SIGNATURE_BYTES)
-    if (!timingSafeEqual(hmacSha256(this.#signingSecret, payload), signature)) {
+    if (!crypto.timingSafeEqual(hmacSha256(this.#signingSecret, payload), signature)) {
       unauthorized('token signature does not match')
     }
     return payload
@@ -184,11 +183,12 @@ function signingSecret(masterSecret: string): Buffer {
  */
 function hkdfSha256(ikm: string, salt: string, info: string): Buffer {
   const prk = hmacSha256(salt, Buffer.from(ikm, 'utf8'))
-  return createHmac('sha256', prk).update(info, 'utf8').update(Buffer.of(1)).digest()
+  return new Bun.CryptoHasher('sha256', prk).update(info).update(Uint8Array.of(1)).digest()
 }
 
+// Bun's native HMAC: loading node:crypto would cost the server memory at start.
 function hmacSha256(key: string | Buffer, data: Buffer): Buffer {
-  return createHmac('sha256', key).update(data).digest()
+  return new Bun.CryptoHasher('sha256', key).update(data).digest()
 }
 
 function toPaddedBase64Url(bytes: Buffer): string {

@@ -72,7 +72,7 @@ describe('derived settings', () => {
   test('the tokenserver uses the storage database and the public URL as its node by default', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'syncserver-settings-'))
     const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: `sqlite:///${dir}/s.db`, SYNC_PORT: '8123' } })
-    const settings = resolveSettings(raw)
+    const settings = await resolveSettings(raw)
     expect(settings.tokenserver.database_url).toBe(`sqlite:///${dir}/s.db`)
     expect(settings.tokenserver.init_node_url).toBe('http://127.0.0.1:8123')
     expect(settings.tokenserver.node_type).toBe('sqlite')
@@ -81,8 +81,8 @@ describe('derived settings', () => {
   test('without master_secret on SQLite a secret is generated once and kept beside the database', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'syncserver-secret-'))
     const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: `sqlite:///${dir}/s.db` } })
-    const first = resolveSettings(raw)
-    const second = resolveSettings(raw)
+    const first = await resolveSettings(raw)
+    const second = await resolveSettings(raw)
     expect(first.masterSecretSource).toBe('generated')
     expect(second.masterSecretSource).toBe('stored')
     expect(second.master_secret).toBe(first.master_secret)
@@ -91,6 +91,6 @@ describe('derived settings', () => {
 
   test('a server database other than SQLite requires master_secret', async () => {
     const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: 'postgres://localhost/sync' } })
-    expect(() => resolveSettings(raw)).toThrow('master_secret')
+    await expect(resolveSettings(raw)).rejects.toThrow('master_secret')
   })
 })

@@ -1,6 +1,3 @@
-import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
 import { parseDatabaseUrl } from '../db/url.ts'
 import { ConfigError } from './load.ts'
 import type { RawSettings } from './schema.ts'
@@ -29,10 +26,10 @@ export interface Settings extends Omit<RawSettings, 'master_secret' | 'public_ur
  * to the storage one, the node URL to the server's public URL, and on SQLite a master secret is
  * generated once and kept in a file beside the database.
  */
-export function resolveSettings(raw: RawSettings): Settings {
+export async function resolveSettings(raw: RawSettings): Promise<Settings> {
   const storageLocation = parseDatabaseUrl(raw.syncstorage.database_url)
   const publicUrl = raw.public_url ?? `http://${displayHost(raw.host)}:${raw.port}`
-  const secret = resolveMasterSecret(raw, storageLocation)
+  const secret = await resolveMasterSecret(raw, storageLocation)
   const limits = { ...raw.syncstorage.limits }
   // Spanner cannot commit more than 100 MB in one transaction (config.md §3.1).
   if (storageLocation.engine === 'spanner') limits.max_total_bytes = Math.min(limits.max_total_bytes, 100_000_000)
@@ -55,10 +52,10 @@ export function resolveSettings(raw: RawSettings): Settings {
 // A wildcard bind address is not something a client can reach; name the loopback instead.
 const displayHost = (host: string) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host)
 
-function resolveMasterSecret(
+async function resolveMasterSecret(
   raw: RawSettings,
   storage: ReturnType<typeof parseDatabaseUrl>,
-): { value: string; source: Settings['masterSecretSource'] } {
+): Promise<{ value: string; source: Settings['masterSecretSource'] }> {
   if (raw.master_secret !== undefined) return { value: raw.master_secret, source: 'configured' }
   if (storage.engine !== 'sqlite') {
     // Several processes share one SQL database; each must use the same secret, so it is required.
@@ -66,12 +63,25 @@ function resolveMasterSecret(
   }
   if (storage.path === ':memory:') return { value: randomSecret(), source: 'generated' }
   const file = `${storage.path}.secret`
-  if (existsSync(file)) return { value: readFileSync(file, 'utf8').trim(), source: 'stored' }
-  const value = randomSecret()
-  mkdirSync(dirname(file), { recursive: true })
-  writeFileSync(file, `${value}\n`, { mode: 0o600, flag: 'wx' })
-  chmodSync(file, 0o600)
-  return { value, source: 'generated' }
+  const stored = Bun.file(file)
+  if (await stored.exists()) return { value: (await stored.text()).trim(), source: 'stored' }
+  return { value: await createSecretFile(file), source: 'generated' }
 }
 
-const randomSecret = () => randomBytes(32).toString('hex')
+/**
+ * Writes a new secret that only its owner may read; `wx` fails rather than replace a secret
+ * another process has just written. Bun's file API cannot create a file exclusively, so node:fs
+ * is loaded for this, on a database's first start only (its sync half: node:fs/promises costs
+ * more memory).
+ */
+async function createSecretFile(file: string): Promise<string> {
+  const { chmodSync, mkdirSync, writeFileSync } = await import('node:fs')
+  const value = randomSecret()
+  // The path is absolute (parseDatabaseUrl), so its directory is everything before the last slash.
+  mkdirSync(file.slice(0, file.lastIndexOf('/')) || '/', { recursive: true })
+  writeFileSync(file, `${value}\n`, { mode: 0o600, flag: 'wx' })
+  chmodSync(file, 0o600)
+  return value
+}
+
+const randomSecret = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')

@@ -1,5 +1,3 @@
-import { isAbsolute, resolve } from 'node:path'
-
 export type DatabaseLocation =
   | { engine: 'sqlite'; path: string } // ':memory:' for an in-memory database
   | { engine: 'postgres'; url: string }
@@ -36,7 +34,20 @@ function sqlitePath(rest: string, cwd: string): string {
   // After the empty authority "//" comes one "/" separator: sqlite:///rel.db, sqlite:////abs.db.
   const cleaned = rest.startsWith('//') ? rest.slice(3) : rest
   if (cleaned === '') throw new Error('sqlite database URL has no path: expected sqlite:///path.db')
-  return isAbsolute(cleaned) ? cleaned : resolve(cwd, cleaned)
+  return cleaned.startsWith('/') ? cleaned : resolvePosix(cwd, cleaned)
+}
+
+/**
+ * node:path's `resolve(cwd, relative)` for POSIX paths, written out so that starting the server
+ * does not load node:path (memory at start): `.`, `..` and empty segments are folded away.
+ */
+function resolvePosix(cwd: string, relative: string): string {
+  const segments: string[] = []
+  for (const segment of `${cwd}/${relative}`.split('/')) {
+    if (segment === '..') segments.pop()
+    else if (segment !== '' && segment !== '.') segments.push(segment)
+  }
+  return `/${segments.join('/')}`
 }
 
 /** The URL with any password hidden, for messages and logs. */

@@ -14,7 +14,7 @@ const SEVERITY = { info: 6, warn: 4, error: 3 } as const
 type Level = keyof typeof SEVERITY
 
 export function createLogger(options: { human: boolean; write?: (line: string) => void }): Logger {
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`))
+  const write = options.write ?? writeStdout
   const host = hostname()
   // The envelope is the same on every line: serialised once, so a request line costs one small stringify.
   const envelope = JSON.stringify({
@@ -39,6 +39,36 @@ function humanLine(level: Level, message: string, fields: LogFields): string {
     .join(' ')
   return `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}${extras === '' ? '' : ` ${extras}`}`
 }
+
+/**
+ * Lines to stdout through Bun's file sink: process.stdout's node:stream machinery costs about 2 MB
+ * of memory at start. A microtask flushes the buffer, so the lines written in one turn of the
+ * event loop share a write and none waits for later traffic.
+ */
+class StdoutLines {
+  readonly #sink = Bun.stdout.writer()
+  #flushQueued = false
+
+  constructor() {
+    // process.exit() skips pending microtasks, which would drop the last lines (e.g. a shutdown error).
+    process.once('exit', () => this.#flush())
+  }
+
+  write(line: string): void {
+    this.#sink.write(`${line}\n`)
+    if (this.#flushQueued) return
+    this.#flushQueued = true
+    queueMicrotask(() => this.#flush())
+  }
+
+  #flush(): void {
+    this.#flushQueued = false
+    void this.#sink.flush()
+  }
+}
+
+let stdoutLines: StdoutLines | undefined
+const writeStdout = (line: string) => (stdoutLines ??= new StdoutLines()).write(line)
 
 /** For tests and tools that want no output. */
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} }

@@ -58,7 +58,7 @@ describe.each(backends)('adopting a syncstorage-rs database on $name', (backend)
   test('migrate records our baseline without touching data, and every record reads back through the API', async () => {
     const url = await backend.freshDatabaseUrl()
     await loadFixture(url)
-    const report = await migrateAll(resolveSettings(parseSettings(settingsTree(url))))
+    const report = await migrateAll(await resolveSettings(parseSettings(settingsTree(url))))
     expect(report.join('\n')).toContain('adopted')
 
     // run_migrations=false: serve refuses a database with pending migrations, so this also
@@ -100,7 +100,7 @@ describe.each(backends)('adopting a syncstorage-rs database on $name', (backend)
 
   test('migrate on a fresh database applies our migrations, and a second run changes nothing', async () => {
     const url = await backend.freshDatabaseUrl()
-    const settings = resolveSettings(parseSettings(settingsTree(url)))
+    const settings = await resolveSettings(parseSettings(settingsTree(url)))
     expect((await migrateAll(settings)).join('\n')).toContain('applied')
     expect((await migrateAll(settings)).every((line) => line.endsWith('up to date'))).toBe(true)
   })

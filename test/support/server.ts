@@ -32,7 +32,7 @@ export async function startTestServer(databaseUrl: string, overrides: SettingsTr
     },
     overrides,
   )
-  const settings = resolveSettings(parseSettings(tree))
+  const settings = await resolveSettings(parseSettings(tree))
   const server: RunningServer = await startServer(settings, { quiet: true })
   return {
     url: server.url,

@@ -154,7 +154,7 @@ export async function createHarness(backend: TestBackend, options: HarnessOption
       ...options.tokenserver,
     },
   })
-  const settings = resolveSettings(raw)
+  const settings = await resolveSettings(raw)
   const app = createTokenserverApi({ db, settings, logger: silentLogger, verifier: options.verifier, now: options.now })
   const nodes = () => db.listNodes(service)
   const request = async (request: TokenRequest = {}) => {

@@ -1,4 +1,5 @@
 import { SyncError } from '../errors.ts'
+import { LruCache } from '../lru-cache.ts'
 
 /** The signed JSON inside a token id (storage-api.md §4.2). */
 export interface TokenPayload {
@@ -198,35 +199,4 @@ function toPaddedBase64Url(bytes: Buffer): string {
 
 function unauthorized(reason: string): never {
   throw new SyncError('unauthorized', reason)
-}
-
-/** A Map kept in recency order: the first key is always the least recently used. */
-class LruCache<K, V> {
-  readonly #entries = new Map<K, V>()
-  readonly #capacity: number
-
-  constructor(capacity: number) {
-    // A NaN or negative bound would silently turn the cache into an unbounded one.
-    if (!Number.isSafeInteger(capacity) || capacity < 0) {
-      throw new RangeError(`cache size must be a non-negative integer, got ${capacity}`)
-    }
-    this.#capacity = capacity
-  }
-
-  get(key: K): V | undefined {
-    const value = this.#entries.get(key)
-    if (value !== undefined) {
-      this.#entries.delete(key)
-      this.#entries.set(key, value)
-    }
-    return value
-  }
-
-  set(key: K, value: V): void {
-    this.#entries.set(key, value)
-    if (this.#entries.size > this.#capacity) {
-      const oldest = this.#entries.keys().next()
-      if (!oldest.done) this.#entries.delete(oldest.value)
-    }
-  }
 }

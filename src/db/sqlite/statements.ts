@@ -2,14 +2,15 @@ import type { Database } from 'bun:sqlite'
 import { and, asc, desc, eq, gt, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import type { SQLiteSelect } from 'drizzle-orm/sqlite-core'
+import { lazily } from '../../lazily.ts'
 import type { SortOrder } from '../types.ts'
 import { batchUploadItems, batchUploads, bso, collections, userCollections } from './schema.ts'
 
 /**
- * Every statement of the SQLite backend, prepared once per connection. Drizzle spends far more
- * time building a query than SQLite spends running it (~0.35 ms against ~0.03 ms here), so
- * nothing on a request path builds one: variable parts are placeholders, id lists are JSON
- * arrays read with json_each, and listings are prepared once per (sort, shape).
+ * Every statement of the SQLite backend, prepared at most once per connection. Drizzle spends
+ * far more time building a query than SQLite spends running it (~0.35 ms against ~0.03 ms
+ * here), so nothing on a request path builds one twice: variable parts are placeholders, id
+ * lists are JSON arrays read with json_each, and listings are prepared once per (sort, shape).
  */
 const p = (name: string) => sql.placeholder(name)
 /** Numbered parameter `?n`, for statements bound positionally through bun:sqlite directly. */
@@ -35,26 +36,27 @@ const liveOfCollection = and(userIs, collectionIs, live)
 const userCollectionIs = and(eq(userCollections.userid, p('userid')), eq(userCollections.collection, p('collection')))
 const batchIs = and(eq(batchUploadItems.batch, p('batch')), eq(batchUploadItems.userid, p('userid')))
 
+/** Every statement, each prepared on first use. */
 export function prepareStatements(db: BunSQLiteDatabase, client: Database) {
-  return {
-    upsertBso: prepareUpsert(db, client),
-    userCollectionRows: prepareUserCollectionRows(db, client),
+  return lazily({
+    upsertBso: () => prepareUpsert(db, client),
+    userCollectionRows: () => prepareUserCollectionRows(db, client),
     ...collectionStatements(db),
     ...readStatements(db),
     ...writeStatements(db),
     ...batchStatements(db),
-    listing: listingStatements(db, client),
-  }
+    listing: () => listingStatements(db, client),
+  })
 }
 
 export type Statements = ReturnType<typeof prepareStatements>
 
 function collectionStatements(db: BunSQLiteDatabase) {
   return {
-    collectionByName: db.select({ id: collections.id }).from(collections).where(eq(collections.name, p('name'))).prepare(),
-    insertCollection: db.insert(collections).values({ name: p('name') }).onConflictDoNothing().prepare(),
-    collectionModified: db.select({ lastModified: userCollections.lastModified }).from(userCollections).where(userCollectionIs).prepare(),
-    touchCollection: db
+    collectionByName: () => db.select({ id: collections.id }).from(collections).where(eq(collections.name, p('name'))).prepare(),
+    insertCollection: () => db.insert(collections).values({ name: p('name') }).onConflictDoNothing().prepare(),
+    collectionModified: () => db.select({ lastModified: userCollections.lastModified }).from(userCollections).where(userCollectionIs).prepare(),
+    touchCollection: () => db
       .insert(userCollections)
       .values({ userid: p('userid'), collection: p('collection'), lastModified: p('modified') })
       .onConflictDoUpdate({
@@ -62,7 +64,7 @@ function collectionStatements(db: BunSQLiteDatabase) {
         set: { lastModified: sql`excluded.last_modified` },
       })
       .prepare(),
-    refreshTotals: db
+    refreshTotals: () => db
       .update(userCollections)
       .set({
         totalBytes: sql`(select coalesce(sum(${byteLength}), 0) from ${bso} where ${liveOfCollection})`,
@@ -70,7 +72,7 @@ function collectionStatements(db: BunSQLiteDatabase) {
       })
       .where(userCollectionIs)
       .prepare(),
-    quotaUsage: db
+    quotaUsage: () => db
       .select({ bytes: sql<number>`coalesce(sum(${userCollections.totalBytes}), 0)` })
       .from(userCollections)
       .where(eq(userCollections.userid, p('userid')))
@@ -88,11 +90,11 @@ function readStatements(db: BunSQLiteDatabase) {
       .groupBy(bso.collection)
       .prepare()
   return {
-    bsoModified: db.select({ modified: bso.modified }).from(bso).where(and(ofCollection, eq(bso.id, p('id')))).prepare(),
-    getBso: db.select(BSO_COLUMNS).from(bso).where(and(liveOfCollection, eq(bso.id, p('id')))).prepare(),
-    collectionCounts: perCollection(sql<number>`count(*)`),
-    collectionUsage: perCollection(sql<number>`sum(${byteLength})`),
-    storageUsage: db
+    bsoModified: () => db.select({ modified: bso.modified }).from(bso).where(and(ofCollection, eq(bso.id, p('id')))).prepare(),
+    getBso: () => db.select(BSO_COLUMNS).from(bso).where(and(liveOfCollection, eq(bso.id, p('id')))).prepare(),
+    collectionCounts: () => perCollection(sql<number>`count(*)`),
+    collectionUsage: () => perCollection(sql<number>`sum(${byteLength})`),
+    storageUsage: () => db
       .select({ bytes: sql<number>`coalesce(sum(${byteLength}), 0)` })
       .from(bso)
       .where(and(userIs, live))
@@ -102,12 +104,12 @@ function readStatements(db: BunSQLiteDatabase) {
 
 function writeStatements(db: BunSQLiteDatabase) {
   return {
-    deleteLiveBso: db.delete(bso).where(and(liveOfCollection, eq(bso.id, p('id')))).prepare(),
-    deleteBsoList: db.delete(bso).where(and(ofCollection, inIdList(bso.id, 'ids'))).prepare(),
-    deleteCollectionBsos: db.delete(bso).where(ofCollection).prepare(),
-    deleteCollectionRow: db.delete(userCollections).where(userCollectionIs).prepare(),
-    deleteUserBsos: db.delete(bso).where(userIs).prepare(),
-    deleteUserCollections: db.delete(userCollections).where(eq(userCollections.userid, p('userid'))).prepare(),
+    deleteLiveBso: () => db.delete(bso).where(and(liveOfCollection, eq(bso.id, p('id')))).prepare(),
+    deleteBsoList: () => db.delete(bso).where(and(ofCollection, inIdList(bso.id, 'ids'))).prepare(),
+    deleteCollectionBsos: () => db.delete(bso).where(ofCollection).prepare(),
+    deleteCollectionRow: () => db.delete(userCollections).where(userCollectionIs).prepare(),
+    deleteUserBsos: () => db.delete(bso).where(userIs).prepare(),
+    deleteUserCollections: () => db.delete(userCollections).where(eq(userCollections.userid, p('userid'))).prepare(),
   }
 }
 
@@ -120,17 +122,17 @@ function batchStatements(db: BunSQLiteDatabase) {
       sql`${batchUploadItems.batch} in (select ${batchUploads.batch} from ${batchUploads} where ${batches})`,
     )
   return {
-    createBatch: db
+    createBatch: () => db
       .insert(batchUploads)
       .values({ batch: p('batch'), userid: p('userid'), collection: p('collection') })
       .onConflictDoNothing()
       .prepare(),
-    openBatch: db
+    openBatch: () => db
       .select({ batch: batchUploads.batch })
       .from(batchUploads)
       .where(and(eq(batchUploads.batch, p('batch')), batchesOfCollection))
       .prepare(),
-    stageBso: db
+    stageBso: () => db
       .insert(batchUploadItems)
       .values({
         batch: p('batch'),
@@ -151,12 +153,12 @@ function batchStatements(db: BunSQLiteDatabase) {
         },
       })
       .prepare(),
-    stagedBytes: db
+    stagedBytes: () => db
       .select({ bytes: sql<number>`coalesce(sum(${batchUploadItems.payloadSize}), 0)` })
       .from(batchUploadItems)
       .where(and(batchIs, sql`not ${inIdList(batchUploadItems.id, 'excluding')}`))
       .prepare(),
-    stagedItems: db
+    stagedItems: () => db
       .select({
         id: batchUploadItems.id,
         sortindex: batchUploadItems.sortindex,
@@ -166,12 +168,12 @@ function batchStatements(db: BunSQLiteDatabase) {
       .from(batchUploadItems)
       .where(batchIs)
       .prepare(),
-    deleteBatchItems: db.delete(batchUploadItems).where(batchIs).prepare(),
-    deleteBatch: db.delete(batchUploads).where(and(eq(batchUploads.batch, p('batch')), batchesOfUser)).prepare(),
-    deleteCollectionBatchItems: db.delete(batchUploadItems).where(itemsOf(batchesOfCollection)).prepare(),
-    deleteCollectionBatches: db.delete(batchUploads).where(batchesOfCollection).prepare(),
-    deleteUserBatchItems: db.delete(batchUploadItems).where(eq(batchUploadItems.userid, p('userid'))).prepare(),
-    deleteUserBatches: db.delete(batchUploads).where(batchesOfUser).prepare(),
+    deleteBatchItems: () => db.delete(batchUploadItems).where(batchIs).prepare(),
+    deleteBatch: () => db.delete(batchUploads).where(and(eq(batchUploads.batch, p('batch')), batchesOfUser)).prepare(),
+    deleteCollectionBatchItems: () => db.delete(batchUploadItems).where(itemsOf(batchesOfCollection)).prepare(),
+    deleteCollectionBatches: () => db.delete(batchUploads).where(batchesOfCollection).prepare(),
+    deleteUserBatchItems: () => db.delete(batchUploadItems).where(eq(batchUploadItems.userid, p('userid'))).prepare(),
+    deleteUserBatches: () => db.delete(batchUploads).where(batchesOfUser).prepare(),
   }
 }
 

@@ -25,6 +25,10 @@ export const serveCommand: Command = {
     process.removeAllListeners('SIGINT')
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
+    // Start-up garbage (configuration, migrations, schemas) would otherwise stay resident until
+    // traffic triggers a collection, and an idle self-hosted server may see none for hours.
+    // Collected a moment later, so the first health check does not wait for it.
+    setTimeout(() => Bun.gc(true), 500).unref()
     // The listening server keeps the process alive until a signal stops it.
     return 0
   },

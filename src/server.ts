@@ -4,8 +4,6 @@ import { redact } from './db/url.ts'
 import { createApp } from './http/app.ts'
 import { createLogger, silentLogger, type Logger } from './http/logger.ts'
 import type { TokenserverDb } from './db/tokenserver-types.ts'
-import { bootstrapTokenserver } from './tokenserver/bootstrap.ts'
-import { createTokenserverApi } from './tokenserver/api.ts'
 
 export interface RunningServer {
   url: string
@@ -57,8 +55,15 @@ export async function startServer(settings: Settings, options: { quiet?: boolean
   }
 }
 
-/** Opens the tokenserver database, makes sure this server is a storage node, builds the API. */
+/**
+ * Opens the tokenserver database, makes sure this server is a storage node, builds the API.
+ * Loaded only when enabled: a storage-only node never pays for the tokenserver (and jose).
+ */
 async function openTokenserver(settings: Settings, logger: Logger) {
+  const [{ bootstrapTokenserver }, { createTokenserverApi }] = await Promise.all([
+    import('./tokenserver/bootstrap.ts'),
+    import('./tokenserver/api.ts'),
+  ])
   const db: TokenserverDb = await openTokenserverDb(settings.tokenserver.database_url, {
     runMigrations: settings.tokenserver.run_migrations,
     poolMaxSize: settings.tokenserver.database_pool_max_size,

@@ -91,6 +91,23 @@ describe('SQLite user-collections cache', () => {
     expect(after.collections.get('bookmarks')).toBe(later)
   })
 
+  test('a write through a second backend on the same connection is seen through the first', async () => {
+    // Two servers in one process on one file share the connection (as two-servers.test.ts does).
+    const second = await openStorage(`sqlite:///${path}`, { runMigrations: true })
+    try {
+      const who = user()
+      await write(who, 'bookmarks', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))
+      const before = await timestamps(who)
+      await Bun.sleep(20)
+      await second.withTransaction({ user: who, mode: 'write', collection: 'history' }, (tx) => tx.putBsos([{ id: 'h', payload: 'y' }]))
+      const after = await timestamps(who)
+      expect([...after.collections.keys()].sort()).toEqual(['bookmarks', 'history'])
+      expect(after.storage).toBeGreaterThan(before.storage)
+    } finally {
+      await second.close()
+    }
+  })
+
   test("another connection's deletion of the user is seen by the next read", async () => {
     const who = user()
     await write(who, 'bookmarks', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))

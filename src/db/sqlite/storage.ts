@@ -34,7 +34,7 @@ export class SqliteStorage implements StorageBackend {
 
   constructor(private readonly connection: SqliteConnection) {
     this.statements = prepareStatements(drizzle({ client: connection.client }), connection.client)
-    this.userCollections = new UserCollectionsCache(connection.client)
+    this.userCollections = UserCollectionsCache.of(connection)
     const statement = (text: string) => {
       const prepared = connection.client.prepare(text)
       return () => void prepared.run()

@@ -1,6 +1,6 @@
-import type { Database } from 'bun:sqlite'
 import { LruCache } from '../../lru-cache.ts'
 import type { Millis } from '../timestamps.ts'
+import type { SqliteConnection } from './connection.ts'
 
 /** What info/collections and the storage timestamp are made of: one user's collection rows. */
 export interface UserCollections {
@@ -23,12 +23,25 @@ const CAPACITY = 10_000
  * transaction that uses the entry, so a hit is as fresh as a query in that transaction.
  */
 export class UserCollectionsCache {
+  // One per connection, not per backend: data_version does not move for commits made through
+  // the connection itself, so everything that writes through it must share the cache.
+  static readonly #byConnection = new WeakMap<SqliteConnection, UserCollectionsCache>()
+
+  static of(connection: SqliteConnection): UserCollectionsCache {
+    let cache = UserCollectionsCache.#byConnection.get(connection)
+    if (cache === undefined) {
+      cache = new UserCollectionsCache(connection)
+      UserCollectionsCache.#byConnection.set(connection, cache)
+    }
+    return cache
+  }
+
   readonly #entries = new LruCache<number, UserCollections>(CAPACITY)
   readonly #dataVersion: { values(): unknown[][] }
   #seenVersion: unknown
 
-  constructor(client: Database) {
-    this.#dataVersion = client.prepare('PRAGMA data_version')
+  private constructor(connection: SqliteConnection) {
+    this.#dataVersion = connection.client.prepare('PRAGMA data_version')
   }
 
   /** Must run inside a read transaction. */

@@ -27,8 +27,13 @@ export const serveCommand: Command = {
     process.once('SIGINT', () => stop('SIGINT'))
     // Start-up garbage (configuration, migrations, schemas) would otherwise stay resident until
     // traffic triggers a collection, and an idle self-hosted server may see none for hours.
-    // Collected a moment later, so the first health check does not wait for it.
-    setTimeout(() => Bun.gc(true), 500).unref()
+    // Collected a moment later, so the first health check does not wait for it; shrink() then
+    // hands the freed heap back (~0.6 MB). It is marked deprecated, hence called only if present.
+    const { shrink } = Bun as { shrink?: () => void }
+    setTimeout(() => {
+      Bun.gc(true)
+      shrink?.call(Bun)
+    }, 500).unref()
     // The listening server keeps the process alive until a signal stops it.
     return 0
   },

@@ -44,10 +44,14 @@ function humanLine(level: Level, message: string, fields: LogFields): string {
  * Lines to stdout through Bun's file sink: process.stdout's node:stream machinery costs about 2 MB
  * of memory at start. A microtask flushes the buffer, so the lines written in one turn of the
  * event loop share a write and none waits for later traffic.
+ *
+ * When stdout goes away (the log reader exited: EPIPE), lines are dropped from then on: a
+ * server must not stop serving because nobody reads its log.
  */
 class StdoutLines {
   readonly #sink = Bun.stdout.writer()
   #flushQueued = false
+  #gone = false
 
   constructor() {
     // process.exit() skips pending microtasks, which would drop the last lines (e.g. a shutdown error).
@@ -55,7 +59,8 @@ class StdoutLines {
   }
 
   write(line: string): void {
-    this.#sink.write(`${line}\n`)
+    if (this.#gone) return
+    this.#attempt(() => this.#sink.write(`${line}\n`))
     if (this.#flushQueued) return
     this.#flushQueued = true
     queueMicrotask(() => this.#flush())
@@ -63,7 +68,16 @@ class StdoutLines {
 
   #flush(): void {
     this.#flushQueued = false
-    void this.#sink.flush()
+    if (!this.#gone) this.#attempt(() => this.#sink.flush())
+  }
+
+  #attempt(io: () => unknown): void {
+    try {
+      const pending = io()
+      if (pending instanceof Promise) pending.catch(() => (this.#gone = true))
+    } catch {
+      this.#gone = true
+    }
   }
 }
 

@@ -63,6 +63,25 @@ describe('compiled binary dist/syncserver', () => {
     expect(output).not.toContain(await Bun.file(join(cwd, 'syncserver.db.secret')).text().then((s) => s.trim()))
   })
 
+  test('keeps serving after the reader of its log goes away (EPIPE on stdout)', async () => {
+    const port = await freePort()
+    const child = Bun.spawn([BINARY, 'serve'], { cwd: emptyDir(), env: cleanEnv({ SYNC_PORT: String(port) }), stdout: 'pipe', stderr: 'pipe' })
+    children.push(child)
+    const log = child.stdout.getReader()
+    await log.read()
+    // Closes the read end of the pipe, as a log shipper that exits would.
+    await log.cancel()
+    expect((await waitFor(`http://127.0.0.1:${port}/__lbheartbeat__`, Date.now() + 10_000)).status).toBe(200)
+    // Every request logs a line; the writes after the pipe closed must not take the server down.
+    for (let i = 0; i < 20; i++) {
+      expect((await fetch(`http://127.0.0.1:${port}/__lbheartbeat__`)).status).toBe(200)
+      await Bun.sleep(10)
+    }
+    expect(child.exitCode).toBeNull()
+    child.kill('SIGTERM')
+    expect(await child.exited).toBe(0)
+  })
+
   test('--version prints the version and --help lists the commands', async () => {
     const version = await run(['--version'])
     expect(version.code).toBe(0)

@@ -1,4 +1,5 @@
 import { SyncError } from '../errors.ts'
+import { randomBytes } from '../random.ts'
 
 /** The attributes of an `Authorization: Hawk …` header that take part in verification. */
 export interface HawkHeader {
@@ -148,7 +149,7 @@ export interface HawkClientRequest {
 export function hawkAuthorization(credentials: { id: string; key: string }, request: HawkClientRequest): string {
   const url = new URL(request.url)
   const ts = request.ts ?? Math.floor(Date.now() / 1000)
-  const nonce = request.nonce ?? Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString('base64')
+  const nonce = request.nonce ?? randomBytes(6).toString('base64')
   const mac = hawkMac(credentials.key, {
     ts,
     nonce,

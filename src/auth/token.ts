@@ -1,5 +1,6 @@
 import { SyncError } from '../errors.ts'
 import { LruCache } from '../lru-cache.ts'
+import { randomBytes } from '../random.ts'
 
 /** The signed JSON inside a token id (storage-api.md §4.2). */
 export interface TokenPayload {
@@ -64,7 +65,7 @@ export function deriveTokenSecret(masterSecret: string, salt: string, id: string
  *   expires: now + 3600, fxa_uid: '…', fxa_kid: '0000000001234-qqo' })
  */
 export function mintToken(masterSecret: string, fields: TokenFields): TokenCredentials {
-  const salt = fields.salt ?? Buffer.from(crypto.getRandomValues(new Uint8Array(3))).toString('hex')
+  const salt = fields.salt ?? randomBytes(3).toString('hex')
   const json = JSON.stringify({
     node: fields.node,
     fxa_kid: fields.fxa_kid,

@@ -1,4 +1,6 @@
 import { parseDatabaseUrl } from '../db/url.ts'
+import { createParentDirectory } from '../parent-directory.ts'
+import { randomBytes } from '../random.ts'
 import { ConfigError } from './load.ts'
 import type { RawSettings } from './schema.ts'
 
@@ -75,13 +77,12 @@ async function resolveMasterSecret(
  * more memory).
  */
 async function createSecretFile(file: string): Promise<string> {
-  const { chmodSync, mkdirSync, writeFileSync } = await import('node:fs')
+  const { chmodSync, writeFileSync } = await import('node:fs')
   const value = randomSecret()
-  // The path is absolute (parseDatabaseUrl), so its directory is everything before the last slash.
-  mkdirSync(file.slice(0, file.lastIndexOf('/')) || '/', { recursive: true })
+  createParentDirectory(file)
   writeFileSync(file, `${value}\n`, { mode: 0o600, flag: 'wx' })
   chmodSync(file, 0o600)
   return value
 }
 
-const randomSecret = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')
+const randomSecret = () => randomBytes(32).toString('hex')

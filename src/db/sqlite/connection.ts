@@ -1,5 +1,6 @@
 import { Database } from 'bun:sqlite'
 import { SyncError } from '../../errors.ts'
+import { createParentDirectory } from '../../parent-directory.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
 import type { MigrationTarget } from '../migrations/apply.ts'
 
@@ -66,19 +67,14 @@ export class SqliteConnection {
   }
 }
 
-/**
- * Opens (creating) the database file, and its directory when that is missing too. node:fs is
- * loaded only then: merely loading it costs the server ~4 MB of resident memory.
- */
+/** Opens (creating) the database file, and its directory only when opening failed for want of it. */
 function openCreatingDirectory(path: string): Database {
   const open = () => new Database(path, { create: true, strict: true })
   try {
     return open()
   } catch (error) {
-    const slash = path.lastIndexOf('/')
-    if ((error as { code?: string }).code !== 'SQLITE_CANTOPEN' || slash <= 0) throw error
-    const { mkdirSync } = require('node:fs') as typeof import('node:fs')
-    mkdirSync(path.slice(0, slash), { recursive: true })
+    if ((error as { code?: string }).code !== 'SQLITE_CANTOPEN' || !path.includes('/')) throw error
+    createParentDirectory(path)
     return open()
   }
 }

@@ -1,7 +1,7 @@
 import type { Settings } from './config/settings.ts'
 import { openStorage, openTokenserverDb } from './db/open.ts'
 import { redact } from './db/url.ts'
-import { createApp } from './http/app.ts'
+import { createApp } from './app.ts'
 import { createLogger, silentLogger, type Logger } from './http/logger.ts'
 import type { TokenserverDb } from './db/tokenserver-types.ts'
 

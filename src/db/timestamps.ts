@@ -1,7 +1,6 @@
-/** Milliseconds since the epoch, truncated to the 10 ms precision of sync timestamps. */
-export type Millis = number
+import { truncateToTick, type Millis } from '../wire-timestamp.ts'
 
-export const truncateToTick = (ms: number): Millis => ms - (ms % 10)
+export { truncateToTick, type Millis }
 
 export const nowMillis = (): Millis => truncateToTick(Date.now())
 

@@ -1,5 +1,5 @@
 import { SyncError, type SyncErrorKind } from '../errors.ts'
-import { formatTimestamp } from '../storage/timestamps.ts'
+import { formatTimestamp } from '../wire-timestamp.ts'
 
 /**
  * The only table from error kind to HTTP. Storage errors answer a bare weave error code

@@ -1,7 +1,7 @@
 import { SyncError } from '../errors.ts'
 import type { Millis } from '../db/types.ts'
 import type { CollectionLimits } from './limits.ts'
-import { parseTimestamp } from './timestamps.ts'
+import { parseTimestamp } from '../wire-timestamp.ts'
 
 export type Precondition =
   | { kind: 'none' }

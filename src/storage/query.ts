@@ -1,7 +1,7 @@
 import * as v from 'valibot'
 import { SyncError } from '../errors.ts'
 import type { Millis, SortOrder } from '../db/types.ts'
-import { parseTimestamp } from './timestamps.ts'
+import { parseTimestamp } from '../wire-timestamp.ts'
 
 /** `[ -~]{1,64}`: printable ASCII, the id rule of BSOs (storage-api.md §9). */
 export const BSO_ID = /^[ -~]{1,64}$/
@@ -111,10 +111,4 @@ function checkOffsetBounds({ offset, sort, newer, older }: CollectionQuery): voi
   if (newer !== undefined ? boundary < newer : older !== undefined && boundary > older) {
     throw new SyncError('badRequest', 'offset outside the newer/older window')
   }
-}
-
-/** The raw query string of a request URL, without the `?`. */
-export function rawQueryOf(url: string): string {
-  const mark = url.indexOf('?')
-  return mark === -1 ? '' : url.slice(mark + 1)
 }

@@ -1,7 +1,8 @@
 import type { Context } from 'hono'
 import { SyncError } from '../errors.ts'
 import type { AppEnv } from '../http/env.ts'
-import { parseCollectionQuery, rawQueryOf, BSO_ID, type CollectionQuery } from './query.ts'
+import { rawQueryOf } from '../http/raw-query.ts'
+import { parseCollectionQuery, BSO_ID, type CollectionQuery } from './query.ts'
 import { parsePrecondition, type Precondition } from './headers.ts'
 
 /** The collection named by the path (already matched against its pattern by the router). */

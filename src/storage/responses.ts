@@ -1,5 +1,5 @@
 import type { Bso, Millis } from '../db/types.ts'
-import { formatTimestamp } from './timestamps.ts'
+import { formatTimestamp } from '../wire-timestamp.ts'
 
 /**
  * Sync JSON needs timestamps as numbers with exactly two decimals (`1388635807.40`), which

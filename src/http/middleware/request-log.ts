@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts'
-import { rawQueryOf } from '../../storage/query.ts'
+import { rawQueryOf } from '../raw-query.ts'
 import type { Layer } from './layers.ts'
 
 /** One line per request: method, path, status, duration and uid; never tokens or payloads. */

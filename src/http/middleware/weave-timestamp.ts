@@ -1,5 +1,5 @@
 import { nowMillis } from '../../db/timestamps.ts'
-import { formatTimestamp, parseTimestamp } from '../../storage/timestamps.ts'
+import { formatTimestamp, parseTimestamp } from '../../wire-timestamp.ts'
 import { isDockerflowPath } from './dockerflow.ts'
 import type { Layer } from './layers.ts'
 

@@ -10,7 +10,7 @@ import { paths } from '../paths.ts'
 import { checkQuota, refreshTotals } from '../quota.ts'
 import { bsoIdParam, collectionParam, preconditionOf, queryOf } from '../request.ts'
 import { bsoJson, jsonResponse } from '../responses.ts'
-import { formatTimestamp } from '../timestamps.ts'
+import { formatTimestamp } from '../../wire-timestamp.ts'
 
 /** GET, PUT and DELETE `/storage/{collection}/{id}` (storage-api.md §10.9–10.11). */
 export function registerBso(app: Hono<AppEnv>, deps: StorageDeps, auth: MiddlewareHandler<AppEnv>): void {

@@ -8,7 +8,7 @@ import { paths } from '../paths.ts'
 import type { CollectionQuery } from '../query.ts'
 import { collectionParam, preconditionOf, queryOf } from '../request.ts'
 import { bsoJson, jsonResponse } from '../responses.ts'
-import { formatTimestamp } from '../timestamps.ts'
+import { formatTimestamp } from '../../wire-timestamp.ts'
 import { refreshTotals } from '../quota.ts'
 import { postCollection } from './post.ts'
 

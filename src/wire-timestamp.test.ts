@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { formatTimestamp, parseTimestamp } from './timestamps.ts'
+import { formatTimestamp, parseTimestamp } from './wire-timestamp.ts'
 
 describe('sync timestamps', () => {
   test('format as seconds with exactly two decimals', () => {

@@ -1,4 +1,12 @@
-import { truncateToTick, type Millis } from '../db/timestamps.ts'
+/**
+ * Sync timestamps as they travel (storage-api.md §5): milliseconds inside, seconds with two
+ * decimals on the wire. A leaf module: the HTTP kit, storage and the engines all share it.
+ */
+
+/** Milliseconds since the epoch, truncated to the 10 ms precision of sync timestamps. */
+export type Millis = number
+
+export const truncateToTick = (ms: number): Millis => ms - (ms % 10)
 
 /** Seconds with exactly two decimals, the form of every sync timestamp on the wire (§5). */
 export function formatTimestamp(ms: Millis): string {

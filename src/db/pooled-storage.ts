@@ -1,3 +1,4 @@
+import { CollectionIds, type ResolvedCollection } from './collection-ids.ts'
 import { nowMillis, type Millis } from './timestamps.ts'
 import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageTx, TransactionRequest } from './types.ts'
 import { StaleConnection } from './pooled-connection.ts'
@@ -197,12 +198,6 @@ export interface SessionPool<Session> {
   close(): Promise<void>
 }
 
-/** A collection id that a transaction created, to be cached once it committed. */
-export interface CreatedCollection {
-  name: string
-  id: number
-}
-
 /** An engine's transactions and the way it classifies driver errors. */
 export interface StorageEngine<Session, Tx> {
   newTx(session: Session, uid: number): Tx
@@ -215,8 +210,7 @@ export interface StorageEngine<Session, Tx> {
  * start over on another connection when nothing can have been lost, and the health check.
  */
 export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & StorageTx> {
-  /** Collection name → id, only ever filled from committed rows. */
-  protected readonly collectionIds = new Map<string, number>()
+  protected readonly collectionIds = new CollectionIds()
 
   constructor(
     protected readonly pool: SessionPool<Session>,
@@ -224,9 +218,9 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
   ) {}
   /**
    * Begins the transaction and takes the lock of `collection` (the one the request names; none
-   * for a wipe); returns a collection id it created.
+   * for a wipe); returns the collection a write resolved.
    */
-  protected abstract open(tx: Tx, request: TransactionRequest, collection: string | undefined): Promise<CreatedCollection | undefined>
+  protected abstract open(tx: Tx, request: TransactionRequest, collection: string | undefined): Promise<ResolvedCollection | undefined>
   /** One trivial query; true when it answered one row. */
   protected abstract ping(session: Session): Promise<boolean>
 
@@ -234,11 +228,11 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
     return this.pool.withSession(async (session, mayRetry) => {
       const tx = this.driver.newTx(session, request.user.uid)
       try {
-        const created = await this.open(tx, request, request.mode === 'wipe' ? undefined : request.collection)
+        const resolved = await this.open(tx, request, request.mode === 'wipe' ? undefined : request.collection)
         tx.working = true
         const result = await work(tx)
         await tx.commit()
-        if (created !== undefined) this.collectionIds.set(created.name, created.id)
+        this.collectionIds.committed(resolved)
         return result
       } catch (error) {
         await tx.rollback()

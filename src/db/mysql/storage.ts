@@ -1,10 +1,11 @@
-import { eq, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/mysql2'
 import { SyncError } from '../../errors.ts'
 import { decodeIntegerBatchId, encodeIntegerBatchId, isWellFormedIntegerBatchId } from '../batch-id.ts'
 import { writeTimestampAfter } from '../pooled.ts'
 import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, nowMillis, type Millis } from '../timestamps.ts'
-import { MODIFIED_BOUNDS, mergeWrites, PooledStorage, PooledTx, type CreatedCollection } from '../pooled-storage.ts'
+import { MODIFIED_BOUNDS, mergeWrites, PooledStorage, PooledTx } from '../pooled-storage.ts'
+import type { CollectionRows, ResolvedCollection } from '../collection-ids.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
 import { isConnectionLost, MysqlPool, MysqlStatement, translateMysqlError, type MysqlSession } from './connection.ts'
 import { batchUploadItems, batchUploads, bso, collections, userCollections } from './schema.ts'
@@ -20,9 +21,29 @@ const db = drizzle.mock()
  */
 const PAYLOAD = 'CONVERT(CAST(payload AS BINARY) USING utf8mb4)'
 
+/**
+ * The latin1_bin keys of this schema compare with PAD SPACE: `x` and `x ` are one key. Every
+ * comparison with an id therefore also compares bytes (the plain comparison keeps the index),
+ * and ids ending in a space are refused on write, since the key could not keep them apart.
+ */
+const sameId = sql`id = ${p('id')} AND CAST(id AS BINARY) = ${p('id')}`
+const ID_IN_LIST = 'id IN (?) AND CAST(id AS BINARY) IN (?)'
+
+function refuseTrailingSpaces(writes: readonly BsoWrite[]): void {
+  const spaced = writes.find((write) => write.id.endsWith(' '))
+  if (spaced !== undefined) {
+    throw new SyncError('invalidBso', `MySQL storage cannot keep the id ${JSON.stringify(spaced.id)} apart from the same id without trailing spaces`)
+  }
+}
+
 /** Every fixed-shape statement, rendered once by Drizzle. */
 const statements = {
-  collectionByName: new MysqlStatement(db.select({ id: collections.id }).from(collections).where(eq(collections.name, p('name')))),
+  collectionByName: new MysqlStatement(
+    db
+      .select({ id: collections.id })
+      .from(collections)
+      .where(and(eq(collections.name, p('name')), sql`CAST(${collections.name} AS BINARY) = ${p('name')}`)),
+  ),
   insertCollection: new MysqlStatement(sql`INSERT IGNORE INTO ${collections} (name) VALUES (${p('name')})`),
   /**
    * The write lock. A missing row is created as a placeholder (last_modified 0) so there is
@@ -45,7 +66,7 @@ const statements = {
   storageModified: new MysqlStatement(sql`
     SELECT COALESCE(MAX(last_modified), 0) FROM ${userCollections} WHERE userid = ${p('uid')}`),
   bsoModified: new MysqlStatement(sql`
-    SELECT modified FROM ${bso} WHERE userid = ${p('uid')} AND collection = ${p('collection')} AND id = ${p('id')}`),
+    SELECT modified FROM ${bso} WHERE userid = ${p('uid')} AND collection = ${p('collection')} AND ${sameId}`),
   collectionTimestamps: new MysqlStatement(sql`
     SELECT c.name, u.last_modified
       FROM ${userCollections} u JOIN ${collections} c ON c.id = u.collection
@@ -64,10 +85,10 @@ const statements = {
     SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM ${bso} WHERE userid = ${p('uid')} AND ttl > ${p('now')}`),
   getBso: new MysqlStatement(sql`
     SELECT id, modified, ${sql.raw(PAYLOAD)}, sortindex FROM ${bso}
-     WHERE userid = ${p('uid')} AND collection = ${p('collection')} AND id = ${p('id')} AND ttl > ${p('now')}`),
+     WHERE userid = ${p('uid')} AND collection = ${p('collection')} AND ${sameId} AND ttl > ${p('now')}`),
   deleteBso: new MysqlStatement(sql`
     DELETE FROM ${bso}
-     WHERE userid = ${p('uid')} AND collection = ${p('collection')} AND id = ${p('id')} AND ttl > ${p('now')}`),
+     WHERE userid = ${p('uid')} AND collection = ${p('collection')} AND ${sameId} AND ttl > ${p('now')}`),
   deleteCollectionBsos: new MysqlStatement(sql`
     DELETE FROM ${bso} WHERE userid = ${p('uid')} AND collection = ${p('collection')}`),
   deleteCollectionRow: new MysqlStatement(sql`
@@ -163,6 +184,23 @@ function stageText(rows: number): string {
   )
 }
 
+/** Collection rows through `tx`, each statement committed on its own (see MysqlStorage.open). */
+function collectionRows(tx: MysqlTx): CollectionRows {
+  const find = async (name: string) => {
+    const [row] = await tx.run(statements.collectionByName, { name })
+    return row === undefined ? undefined : Number(row[0])
+  }
+  return {
+    find,
+    async create(name) {
+      await tx.exec(statements.insertCollection, { name })
+      const id = await find(name)
+      if (id === undefined) throw new Error(`collection ${name} could not be created`)
+      return id
+    },
+  }
+}
+
 /** MySQL needs a LIMIT to take an OFFSET. */
 const NO_LIMIT = '18446744073709551615'
 
@@ -170,8 +208,8 @@ function listing(uid: number, collection: number, now: Millis, query: BsoQuery, 
   const where = ['userid = ?', 'collection = ?', 'ttl > ?']
   const params: unknown[] = [uid, collection, now]
   if (query.ids !== undefined) {
-    where.push('id IN (?)')
-    params.push(query.ids)
+    where.push(ID_IN_LIST)
+    params.push(query.ids, query.ids)
   }
   for (const [field, operator] of MODIFIED_BOUNDS) {
     const bound = query[field]
@@ -203,17 +241,20 @@ export class MysqlStorage extends PooledStorage<MysqlSession, MysqlTx> implement
   /**
    * The collection id comes first, outside the transaction: REPEATABLE READ fixes a
    * transaction's snapshot at its first plain read, which must come after the collection
-   * lock, or the transaction would read data older than the lock it holds.
+   * lock, or the transaction would read data older than the lock it holds. A new collection's
+   * row is therefore committed on its own (INSERT IGNORE, harmless to a concurrent creator).
    */
-  protected async open(tx: MysqlTx, request: TransactionRequest, name: string | undefined): Promise<CreatedCollection | undefined> {
-    const id =
+  protected async open(tx: MysqlTx, request: TransactionRequest, name: string | undefined): Promise<ResolvedCollection | undefined> {
+    const rows = collectionRows(tx)
+    const collection =
       name === undefined
         ? undefined
         : request.mode === 'write'
-          ? await this.collectionIdFor(tx, name)
-          : await this.findCollectionId(tx, name)
+          ? await this.collectionIds.resolve(name, rows)
+          : await this.collectionIds.find(name, rows).then((id) => (id === undefined ? undefined : { name, id, created: false }))
     await tx.begin()
-    if (id === undefined) return undefined
+    if (collection === undefined) return undefined
+    const { id } = collection
     if (request.mode === 'read') {
       const [row] = await tx.run(statements.lockForRead, { uid: tx.uid, collection: id })
       tx.setCollection(id, Number(row?.[0] ?? 0), nowMillis(), false)
@@ -224,28 +265,7 @@ export class MysqlStorage extends PooledStorage<MysqlSession, MysqlTx> implement
     // T is this host's clock once the lock is held (the reference takes it at checkout).
     const timestamp = await writeTimestampAfter(stored, nowMillis)
     tx.setCollection(id, stored, timestamp, stored === 0)
-    // Ids are created outside transactions (see collectionIdFor), so none is left to cache.
-    return undefined
-  }
-
-  private async findCollectionId(tx: MysqlTx, name: string): Promise<number | undefined> {
-    const cached = this.collectionIds.get(name)
-    if (cached !== undefined) return cached
-    const [row] = await tx.run(statements.collectionByName, { name })
-    if (row === undefined) return undefined
-    const id = Number(row[0])
-    this.collectionIds.set(name, id)
-    return id
-  }
-
-  /** INSERT IGNORE makes a concurrent creation of the same name harmless; the id is read back. */
-  private async collectionIdFor(tx: MysqlTx, name: string): Promise<number> {
-    const existing = await this.findCollectionId(tx, name)
-    if (existing !== undefined) return existing
-    await tx.exec(statements.insertCollection, { name })
-    const created = await this.findCollectionId(tx, name)
-    if (created === undefined) throw new Error(`collection ${name} could not be created`)
-    return created
+    return collection
   }
 
   isWellFormedBatchId(batchId: string): boolean {
@@ -326,6 +346,7 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
   }
 
   async putBsos(writes: readonly BsoWrite[]): Promise<void> {
+    refuseTrailingSpaces(writes)
     const collection = this.writeCollection
     const groups = new Map<string, BsoWrite[]>()
     for (const write of mergeWrites(writes)) {
@@ -367,7 +388,7 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
   async deleteBsos(ids: readonly string[]): Promise<void> {
     const collection = this.writeCollection
     if (ids.length > 0) {
-      await this.session.change('DELETE FROM bso WHERE userid = ? AND collection = ? AND id IN (?)', [this.uid, collection, ids])
+      await this.session.change(`DELETE FROM bso WHERE userid = ? AND collection = ? AND ${ID_IN_LIST}`, [this.uid, collection, ids, ids])
     }
     await this.touch(collection)
   }
@@ -419,6 +440,7 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
   }
 
   async appendToBatch(batchId: string, writes: readonly BsoWrite[]): Promise<void> {
+    refuseTrailingSpaces(writes)
     const batch = decodeIntegerBatchId(batchId)
     for (const chunk of chunked(mergeWrites(writes))) {
       const params: unknown[] = []
@@ -440,7 +462,7 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
 
   async stagedBytes(batchId: string, excludingIds: readonly string[]): Promise<number> {
     const batch = decodeIntegerBatchId(batchId)
-    const excluding = excludingIds.length > 0 ? ' AND id NOT IN (?)' : ''
+    const excluding = excludingIds.length > 0 ? ' AND CAST(id AS BINARY) NOT IN (?)' : ''
     const params: unknown[] = [batch, this.uid]
     if (excludingIds.length > 0) params.push(excludingIds)
     const [row] = await this.session.rows(

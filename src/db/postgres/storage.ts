@@ -3,7 +3,8 @@ import { eq, sql, type SQL } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { writeTimestampAfter } from '../pooled.ts'
 import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
-import { MODIFIED_BOUNDS, mergeWrites, PooledStorage, PooledTx, type CreatedCollection } from '../pooled-storage.ts'
+import { MODIFIED_BOUNDS, mergeWrites, PooledStorage, PooledTx } from '../pooled-storage.ts'
+import type { CollectionRows, ResolvedCollection } from '../collection-ids.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
 import { isConnectionLost, PgStatement, PostgresPool, translatePgError, type PgSession } from './connection.ts'
 import { batchBsos, batches, bsos, collections, userCollections } from './schema.ts'
@@ -25,8 +26,7 @@ const millisOf = (value: SQL) => sql`(extract(epoch from ${value}) * 1000)::int8
 /**
  * PostgreSQL TEXT cannot hold U+0000, which a payload may contain: stored payloads carry it as
  * U+0001 '0', and U+0001 itself as U+0001 '1'. Real payloads (JSON text, which escapes control
- * characters) never contain either, so they are stored unchanged; for those that do, byte
- * counts (usage, quota) include one extra byte per escaped character.
+ * characters) never contain either, so they are stored unchanged.
  */
 function encodePayload(payload: string): string {
   if (payload.indexOf('\u0000') < 0 && payload.indexOf('\u0001') < 0) return payload
@@ -37,6 +37,12 @@ function decodePayload(stored: string): string {
   if (stored.indexOf('\u0001') < 0) return stored
   return stored.replace(/\u0001([01])/g, (_, digit: string) => (digit === '0' ? '\u0000' : '\u0001'))
 }
+
+/**
+ * The UTF-8 bytes of the payload as the client sent it: each escape is U+0001 plus a digit for
+ * one one-byte character, so dropping the U+0001s leaves the original length (usage, quota).
+ */
+const payloadBytes = (column: string) => sql.raw(`octet_length(replace(${column}, chr(1), ''))`)
 
 const p = sql.placeholder
 const at = (name: string) => sql`${p(name)}::timestamptz`
@@ -87,12 +93,12 @@ const statements = {
      WHERE b.user_id = ${p('uid')} AND b.expiry > ${at('now')}
      GROUP BY c.name`),
   collectionUsage: new PgStatement(sql`
-    SELECT c.name, sum(octet_length(b.payload))
+    SELECT c.name, sum(${payloadBytes('b.payload')})
       FROM ${bsos} b JOIN ${collections} c ON c.collection_id = b.collection_id
      WHERE b.user_id = ${p('uid')} AND b.expiry > ${at('now')}
      GROUP BY c.name`),
   storageUsage: new PgStatement(sql`
-    SELECT coalesce(sum(octet_length(payload)), 0)
+    SELECT coalesce(sum(${payloadBytes('payload')}), 0)
       FROM ${bsos}
      WHERE user_id = ${p('uid')} AND expiry > ${at('now')}`),
   getBso: new PgStatement(sql`
@@ -148,7 +154,7 @@ const statements = {
       payload = coalesce(EXCLUDED.payload, ${batchBsos}.payload),
       ttl = coalesce(EXCLUDED.ttl, ${batchBsos}.ttl)`),
   stagedBytes: new PgStatement(sql`
-    SELECT coalesce(sum(octet_length(payload)), 0)
+    SELECT coalesce(sum(${payloadBytes('payload')}), 0)
       FROM ${batchBsos}
      WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')} AND batch_id = ${p('batch')}::uuid
        AND NOT (batch_bso_id = ANY(${p('excluding')}::text[]))`),
@@ -179,7 +185,7 @@ const statements = {
      WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')} AND batch_id = ${p('batch')}::uuid`),
   refreshTotals: new PgStatement(sql`
     UPDATE ${userCollections} SET
-      total_bytes = (SELECT coalesce(sum(octet_length(payload)), 0) FROM ${bsos} b
+      total_bytes = (SELECT coalesce(sum(${payloadBytes('payload')}), 0) FROM ${bsos} b
                       WHERE b.user_id = ${p('uid')} AND b.collection_id = ${p('collection')} AND b.expiry > ${at('now')}),
       count = (SELECT count(*) FROM ${bsos} b
                 WHERE b.user_id = ${p('uid')} AND b.collection_id = ${p('collection')} AND b.expiry > ${at('now')})
@@ -264,6 +270,23 @@ function listingParams(uid: number, collection: number, now: Millis, query: BsoQ
 /** int8 and numeric arrive as strings; a pre-touch timestamp reads as "no timestamp". */
 const toMillis = (value: unknown): Millis => Math.max(0, Number(value ?? 0))
 
+/** Collection rows through `tx`; a concurrent creator of the same name makes our insert a no-op, and its id is read back. */
+function collectionRows(tx: PostgresTx): CollectionRows {
+  const find = async (name: string) => {
+    const [row] = await tx.run(statements.collectionByName, { name })
+    return row === undefined ? undefined : Number(row[0])
+  }
+  return {
+    find,
+    async create(name) {
+      const [inserted] = await tx.run(statements.insertCollection, { name })
+      const id = inserted === undefined ? await find(name) : Number(inserted[0])
+      if (id === undefined) throw new Error(`collection ${name} could not be created`)
+      return id
+    },
+  }
+}
+
 const UUID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$/i
 
 /** Sync storage on PostgreSQL (postgres.js, statements rendered by Drizzle). */
@@ -274,21 +297,23 @@ export class PostgresStorage extends PooledStorage<PgSession, PostgresTx> implem
     super(pool, { newTx: (session, uid) => new PostgresTx(session, uid), isConnectionLost, translate: translatePgError })
   }
 
-  /** BEGIN and the collection lock; returns a collection id created by this transaction. */
-  protected async open(tx: PostgresTx, request: TransactionRequest, name: string | undefined): Promise<CreatedCollection | undefined> {
+  /** BEGIN and the collection lock; returns the collection a write resolved. */
+  protected async open(tx: PostgresTx, request: TransactionRequest, name: string | undefined): Promise<ResolvedCollection | undefined> {
     // In READ COMMITTED a transaction adds nothing to reads that take no lock: every
     // statement sees the latest commits either way. Those run without BEGIN.
     if (request.mode !== 'wipe' && name === undefined) return undefined
     tx.begin()
     if (name === undefined) return undefined
-    const known = this.collectionIds.get(name) ?? (await this.lookupCollection(tx, name))
+    const rows = collectionRows(tx)
     if (request.mode === 'read') {
+      const known = await this.collectionIds.find(name, rows)
       if (known === undefined) return undefined
       const [row] = await tx.run(statements.lockForRead, { uid: tx.uid, collection: known })
       tx.setCollection(known, toMillis(row?.[0]), nowMillis())
       return undefined
     }
-    const id = known ?? (await this.createCollection(tx, name))
+    const collection = await this.collectionIds.resolve(name, rows)
+    const { id } = collection
     let [row] = await tx.run(statements.lockForWrite, { uid: tx.uid, collection: id })
     if (row === undefined) {
       // No row to lock yet: a placeholder makes one; concurrent creators wait on its key.
@@ -304,24 +329,7 @@ export class PostgresStorage extends PooledStorage<PgSession, PostgresTx> implem
     // T is the database clock, and never behind the request's arrival on this host.
     const timestamp = await writeTimestampAfter(stored, () => Math.max(databaseNow, nowMillis()))
     tx.setCollection(id, stored, timestamp)
-    return known === undefined ? { name, id } : undefined
-  }
-
-  private async lookupCollection(tx: PostgresTx, name: string): Promise<number | undefined> {
-    const [row] = await tx.run(statements.collectionByName, { name })
-    if (row === undefined) return undefined
-    const id = Number(row[0])
-    this.collectionIds.set(name, id)
-    return id
-  }
-
-  /** A concurrent creator of the same name makes ours a no-op; its id is then read back. */
-  private async createCollection(tx: PostgresTx, name: string): Promise<number> {
-    const [inserted] = await tx.run(statements.insertCollection, { name })
-    if (inserted !== undefined) return Number(inserted[0])
-    const [row] = await tx.run(statements.collectionByName, { name })
-    if (row === undefined) throw new Error(`collection ${name} could not be created`)
-    return Number(row[0])
+    return collection
   }
 
   isWellFormedBatchId(batchId: string): boolean {

@@ -1,5 +1,6 @@
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { SyncError } from '../../errors.ts'
+import { CollectionIds, type CollectionRows, type ResolvedCollection } from '../collection-ids.ts'
 import { decodeIntegerBatchId, encodeIntegerBatchId, isWellFormedIntegerBatchId } from '../batch-id.ts'
 import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, MAX_WRITE_WAIT_MS, nowMillis, type Millis } from '../timestamps.ts'
 import type {
@@ -27,7 +28,8 @@ const changes = (result: unknown): number => (result as { changes: number }).cha
 /** Sync storage on embedded SQLite (bun:sqlite through Drizzle). */
 export class SqliteStorage implements StorageBackend {
   readonly engine = 'sqlite'
-  private readonly collectionIds = new Map<string, number>()
+  private readonly collectionIds = new CollectionIds()
+  private readonly collectionRows: CollectionRows
   private readonly statements: Statements
   private readonly userCollections: UserCollectionsCache
   private readonly begin: { read: () => void; write: () => void; commit: () => void; rollback: () => void }
@@ -35,6 +37,15 @@ export class SqliteStorage implements StorageBackend {
   constructor(private readonly connection: SqliteConnection) {
     this.statements = prepareStatements(drizzle({ client: connection.client }), connection.client)
     this.userCollections = UserCollectionsCache.of(connection)
+    this.collectionRows = {
+      find: (name) => this.statements.collectionByName.get({ name })?.id,
+      create: (name) => {
+        this.statements.insertCollection.run({ name })
+        const created = this.statements.collectionByName.get({ name })
+        if (created === undefined) throw new Error(`collection ${name} could not be created`)
+        return created.id
+      },
+    }
     const statement = (text: string) => {
       const prepared = connection.client.prepare(text)
       return () => void prepared.run()
@@ -57,9 +68,10 @@ export class SqliteStorage implements StorageBackend {
         throw translateLockError(error, 'conflict')
       }
       try {
-        const tx = await this.open(request)
+        const { tx, collection } = await this.open(request)
         const result = await work(tx)
         this.begin.commit()
+        this.collectionIds.committed(collection)
         return result
       } catch (error) {
         if (client.inTransaction) this.begin.rollback()
@@ -70,16 +82,16 @@ export class SqliteStorage implements StorageBackend {
     })
   }
 
-  private async open(request: TransactionRequest): Promise<SqliteTx> {
+  private async open(request: TransactionRequest): Promise<{ tx: SqliteTx; collection?: ResolvedCollection }> {
     const { user } = request
-    if (request.mode === 'wipe') return new SqliteTx(this.statements, user, undefined, nowMillis())
+    if (request.mode === 'wipe') return { tx: new SqliteTx(this.statements, user, undefined, nowMillis()) }
     if (request.mode === 'read') {
-      const id = request.collection === undefined ? undefined : this.findCollectionId(request.collection)
-      return new SqliteTx(this.statements, user, id, nowMillis(), this.userCollections)
+      const id = request.collection === undefined ? undefined : await this.collectionIds.find(request.collection, this.collectionRows)
+      return { tx: new SqliteTx(this.statements, user, id, nowMillis(), this.userCollections) }
     }
-    const collectionId = this.collectionIdFor(request.collection)
-    const timestamp = await this.writeTimestamp(user.uid, collectionId)
-    return new SqliteTx(this.statements, user, collectionId, timestamp)
+    const collection = await this.collectionIds.resolve(request.collection, this.collectionRows)
+    const timestamp = await this.writeTimestamp(user.uid, collection.id)
+    return { tx: new SqliteTx(this.statements, user, collection.id, timestamp), collection }
   }
 
   /**
@@ -97,21 +109,6 @@ export class SqliteStorage implements StorageBackend {
     timestamp = nowMillis()
     if (stored >= timestamp) throw new SyncError('conflict', 'collection still locked')
     return timestamp
-  }
-
-  private findCollectionId(name: string): number | undefined {
-    const cached = this.collectionIds.get(name)
-    if (cached !== undefined) return cached
-    const row = this.statements.collectionByName.get({ name })
-    if (row !== undefined) this.collectionIds.set(name, row.id)
-    return row?.id
-  }
-
-  private collectionIdFor(name: string): number {
-    const existing = this.findCollectionId(name)
-    if (existing !== undefined) return existing
-    this.statements.insertCollection.run({ name })
-    return this.findCollectionId(name) as number
   }
 
   isWellFormedBatchId(batchId: string): boolean {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing (Bun, packages, firefox-esr), starts PostgreSQL and
-# MariaDB when they are installed but stopped, builds dist/syncserver, runs `bun test`, and ends
+# Runs every test: installs what is missing (Bun, packages, firefox-esr, qemu-user for the arm64
+# smoke test), starts PostgreSQL and MariaDB when they are installed but stopped, builds
+# dist/syncserver, runs `bun test`, and ends
 # with one line "N passed, N failed".
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/ensure-tools.sh" || exit 1
@@ -24,8 +25,16 @@ install_firefox() {
     || echo "note: firefox-esr could not be installed; the Firefox end-to-end test will report itself skipped"
 }
 
+install_qemu_user() {
+  command -v qemu-aarch64-static >/dev/null 2>&1 && [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] && return
+  echo "installing qemu-user-static and libc6-arm64-cross for the arm64 release smoke test"
+  (as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6-arm64-cross) >/dev/null 2>&1 \
+    || echo "note: qemu-user could not be installed; the arm64 smoke test will report itself skipped"
+}
+
 start_services
 install_firefox
+install_qemu_user
 bun run build >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 log=$(mktemp)

@@ -6,7 +6,7 @@ import { migrateCommand } from './cli/migrate.ts'
 import { nodesCommand } from './cli/nodes.ts'
 import { usersCommand } from './cli/users.ts'
 import { serveCommand } from './cli/serve.ts'
-import { VERSION } from './version.ts'
+import { VERSION, VERSION_LINE } from './version.ts'
 
 const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, nodesCommand, usersCommand, healthcheckCommand]
 
@@ -40,7 +40,7 @@ function commandHelp(command: Command): string {
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv
   if (first === '--version' || first === '-V') {
-    console.log(VERSION)
+    console.log(VERSION_LINE)
     return 0
   }
   if (first === '--help' || first === '-h' || first === 'help') {

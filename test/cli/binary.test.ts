@@ -85,7 +85,7 @@ describe('compiled binary dist/syncserver', () => {
   test('--version prints the version and --help lists the commands', async () => {
     const version = await run(['--version'])
     expect(version.code).toBe(0)
-    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+    expect(version.stdout.trim()).toMatch(new RegExp(`^syncserver \\d+\\.\\d+\\.\\d+ \\(${process.platform}-${process.arch}\\)$`))
     const help = await run(['--help'])
     expect(help.code).toBe(0)
     for (const command of ['serve', 'migrate']) expect(help.stdout).toContain(command)

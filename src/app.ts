@@ -66,7 +66,10 @@ export function createApp({ settings, logger, storage, tokenserver }: AppParts):
           },
           logger,
         },
-        { verifier: new TokenVerifier(settings.master_secret), fallback: fallbackHost(settings) },
+        {
+          verifier: new TokenVerifier(settings.master_secret, { previousSecrets: settings.previous_master_secrets }),
+          fallback: fallbackHost(settings),
+        },
       ),
     )
   }

@@ -185,6 +185,19 @@ describe('TokenVerifier', () => {
     expect(calls).toEqual([a, b, c, b])
   })
 
+  test('verifies a token of a previous secret with the key derived from that secret', () => {
+    const old = mintToken('the old secret', FIELDS)
+    const verifier = new TokenVerifier(SECRET, { previousSecrets: ['an older secret', 'the old secret'] })
+    expect(verifier.verify(old.id).key).toBe(old.key)
+    const current = mintToken(SECRET, FIELDS)
+    expect(verifier.verify(current.id).key).toBe(current.key)
+  })
+
+  test('refuses a token of a secret that is neither current nor previous', () => {
+    const { id } = mintToken('a retired secret', FIELDS)
+    expectUnauthorized(() => new TokenVerifier(SECRET, { previousSecrets: ['the old secret'] }).verify(id))
+  })
+
   test('refuses a cache size that is not a non-negative integer', () => {
     expect(() => new TokenVerifier(SECRET, { cacheSize: Number.NaN })).toThrow(RangeError)
   })

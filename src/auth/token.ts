@@ -35,6 +35,11 @@ export interface VerifiedToken {
 export type DeriveTokenSecret = (masterSecret: string, salt: string, id: string) => string
 
 export interface TokenVerifierOptions {
+  /**
+   * Secrets that signed tokens before the current one; their tokens keep verifying until they
+   * expire, so a secret can be rotated without a wave of 401s. New tokens never use them.
+   */
+  previousSecrets?: readonly string[]
   /** How many verified token ids to remember (least recently used go first). Default 10 000. */
   cacheSize?: number
   /** Defaults to {@link deriveTokenSecret}. */
@@ -83,21 +88,25 @@ export function mintToken(masterSecret: string, fields: TokenFields): TokenCrede
   return { id, key: deriveTokenSecret(masterSecret, salt, id) }
 }
 
+/** A master secret with the signing secret derived from it once. */
+interface KnownSecret {
+  master: string
+  signing: Buffer
+}
+
 /**
- * Checks token ids signed with the shared master secret and derives their Hawk keys.
- * Clients reuse one token for many requests, so verified ids are remembered in a bounded LRU
- * cache and their HKDF is not repeated. Expiry is left to the caller (§4.5 exempts
- * info/collections).
+ * Checks token ids signed with the shared master secret (or a previous one) and derives their
+ * Hawk keys from the secret that signed them. Clients reuse one token for many requests, so
+ * verified ids are remembered in a bounded LRU cache and their HKDF is not repeated. Expiry is
+ * left to the caller (§4.5 exempts info/collections).
  */
 export class TokenVerifier {
-  readonly #masterSecret: string
-  readonly #signingSecret: Buffer
+  readonly #secrets: readonly KnownSecret[]
   readonly #deriveKey: DeriveTokenSecret
   readonly #cache: LruCache<string, VerifiedToken>
 
   constructor(masterSecret: string, options: TokenVerifierOptions = {}) {
-    this.#masterSecret = masterSecret
-    this.#signingSecret = signingSecret(masterSecret)
+    this.#secrets = [masterSecret, ...(options.previousSecrets ?? [])].map((master) => ({ master, signing: signingSecret(master) }))
     this.#deriveKey = options.deriveKey ?? deriveTokenSecret
     this.#cache = new LruCache(options.cacheSize ?? DEFAULT_CACHE_SIZE)
   }
@@ -109,23 +118,23 @@ export class TokenVerifier {
   verify(id: string): VerifiedToken {
     const cached = this.#cache.get(id)
     if (cached !== undefined) return cached
-    const payload = Object.freeze(parsePayload(this.#signedPayload(id)))
-    const verified = Object.freeze({ payload, key: this.#deriveKey(this.#masterSecret, payload.salt, id) })
+    const { bytes, secret } = this.#signedPayload(id)
+    const payload = Object.freeze(parsePayload(bytes))
+    const verified = Object.freeze({ payload, key: this.#deriveKey(secret.master, payload.salt, id) })
     this.#cache.set(id, verified)
     return verified
   }
 
-  #signedPayload(id: string): Buffer {
+  #signedPayload(id: string): { bytes: Buffer; secret: KnownSecret } {
     const decoded = Buffer.from(id, 'base64url')
     // Buffer decoding skips junk and missing padding; the reference decoder does not (§4.2).
     if (toPaddedBase64Url(decoded) !== id) unauthorized('token id is not padded base64url')
     if (decoded.length <= SIGNATURE_BYTES) unauthorized('token id is too short')
     const payload = decoded.subarray(0, decoded.length - SIGNATURE_BYTES)
     const signature = decoded.subarray(decoded.length - SIGNATURE_BYTES)
-    if (!crypto.timingSafeEqual(hmacSha256(this.#signingSecret, payload), signature)) {
-      unauthorized('token signature does not match')
-    }
-    return payload
+    const secret = this.#secrets.find((known) => crypto.timingSafeEqual(hmacSha256(known.signing, payload), signature))
+    if (secret === undefined) unauthorized('token signature does not match')
+    return { bytes: payload, secret }
   }
 }
 

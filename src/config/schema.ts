@@ -191,6 +191,8 @@ export const settingsSchema = v.object({
   public_url: v.optional(httpUrl),
   // ours: unset on SQLite means "generate once and keep it beside the database".
   master_secret: v.optional(v.pipe(text, v.minLength(1, expects('a non-empty string')))),
+  // ours: older secrets whose tokens still verify after a rotation; master_secret signs new ones.
+  previous_master_secrets: v.optional(v.pipe(stringList, v.everyItem((item) => item !== '', expects('non-empty strings'))), []),
   actix_keep_alive: v.optional(positiveInt),
   human_logs: v.optional(flag, false),
   statsd_host: v.optional(text, 'localhost'),

@@ -94,6 +94,8 @@ export interface TokenRequest {
 }
 
 export interface HarnessOptions {
+  /** Top-level settings (e.g. `master_secret`) over the harness defaults. */
+  settings?: Record<string, unknown>
   /** `[tokenserver]` settings over the harness defaults. */
   tokenserver?: Record<string, unknown>
   /** Nodes to insert; one 100-slot node at NODE_URL when omitted. */
@@ -153,6 +155,7 @@ export async function createHarness(backend: TestBackend, options: HarnessOption
       node_type: 'mysql',
       ...options.tokenserver,
     },
+    ...options.settings,
   })
   const settings = await resolveSettings(raw)
   const app = createTokenserverApi({ db, settings, logger: silentLogger, verifier: options.verifier, now: options.now })

@@ -54,6 +54,9 @@ export async function resolveSettings(raw: RawSettings): Promise<Settings> {
 // A wildcard bind address is not something a client can reach; name the loopback instead.
 const displayHost = (host: string) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host)
 
+/** Where a generated master secret is kept: beside the SQLite database it belongs to. */
+export const secretFileOf = (databasePath: string): string => `${databasePath}.secret`
+
 async function resolveMasterSecret(
   raw: RawSettings,
   storage: ReturnType<typeof parseDatabaseUrl>,
@@ -64,7 +67,7 @@ async function resolveMasterSecret(
     throw new ConfigError('invalid setting master_secret (SYNC_MASTER_SECRET): required unless the storage database is SQLite')
   }
   if (storage.path === ':memory:') return { value: randomSecret(), source: 'generated' }
-  const file = `${storage.path}.secret`
+  const file = secretFileOf(storage.path)
   const stored = Bun.file(file)
   if (await stored.exists()) return { value: (await stored.text()).trim(), source: 'stored' }
   return { value: await createSecretFile(file), source: 'generated' }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing (Bun, packages, firefox-esr, qemu-user for the arm64
-# smoke test), starts PostgreSQL and MariaDB when they are installed but stopped, builds
-# dist/syncserver, runs `bun test`, and ends
-# with one line "N passed, N failed".
+# Runs every test: installs what is missing (Bun, packages, firefox-esr, qemu-user and
+# systemd-analyze for the release tests), starts PostgreSQL and MariaDB when they are installed
+# but stopped, builds dist/syncserver, runs `bun test`, and ends with one line
+# "N passed, N failed".
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/ensure-tools.sh" || exit 1
 
@@ -25,16 +25,20 @@ install_firefox() {
     || echo "note: firefox-esr could not be installed; the Firefox end-to-end test will report itself skipped"
 }
 
-install_qemu_user() {
-  command -v qemu-aarch64-static >/dev/null 2>&1 && [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] && return
-  echo "installing qemu-user-static and libc6-arm64-cross for the arm64 release smoke test"
-  (as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6-arm64-cross) >/dev/null 2>&1 \
-    || echo "note: qemu-user could not be installed; the arm64 smoke test will report itself skipped"
+install_release_tools() {
+  local missing=()
+  command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
+  [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+  [ ${#missing[@]} -eq 0 ] && return
+  echo "installing ${missing[*]} for the arm64 release smoke test and the systemd unit check"
+  (as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 \
+    || echo "note: ${missing[*]} could not be installed; the tests needing them will report themselves skipped"
 }
 
 start_services
 install_firefox
-install_qemu_user
+install_release_tools
 bun run build >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 log=$(mktemp)

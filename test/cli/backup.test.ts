@@ -128,6 +128,30 @@ describe('syncserver backup (SQLite)', () => {
     expect(ackedDuring.length).toBeGreaterThan(0)
   }, 60_000)
 
+  test('includes commits still only in the write-ahead log of another process', async () => {
+    // The writer turns automatic checkpoints off and stays open, so its rows are nowhere but in
+    // sync.db-wal: a plain file copy of the database would hold none of them.
+    const database = join(dir, 'wal-only.db')
+    const writer = Bun.spawn(
+      [process.execPath, '-e', `
+        const db = new (require('bun:sqlite').Database)(${JSON.stringify(database)})
+        db.run('PRAGMA journal_mode = WAL'); db.run('CREATE TABLE t (n INTEGER)')
+        db.run('PRAGMA wal_autocheckpoint = 0')
+        for (let i = 0; i < 100; i++) db.run('INSERT INTO t VALUES (?)', [i])
+        console.log('committed'); await new Response(Bun.stdin.stream()).text()`],
+      { stdin: 'pipe', stdout: 'pipe' },
+    )
+    const reader = writer.stdout.getReader()
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('committed\n')
+    const backup = await syncserver(['backup', join(dir, 'wal-only-copy.db')], { SYNC_SYNCSTORAGE__DATABASE_URL: `sqlite:///${database}` }, dir)
+    writer.stdin.end()
+    await writer.exited
+    expect(backup.code).toBe(0)
+    const copy = new Database(join(dir, 'wal-only-copy.db'), { readonly: true })
+    expect(copy.query('SELECT count(*) AS n FROM t').get()).toEqual({ n: 100 })
+    copy.close()
+  })
+
   test('never overwrites an existing file, and names the missing database', async () => {
     const existing = await syncserver(['backup', join(dir, 'copy.db')], env, dir)
     expect(existing.code).toBe(1)

@@ -15,6 +15,8 @@ import packageJson from '../package.json' with { type: 'json' }
 export const TARGETS = [
   'linux-x64',
   'linux-x64-musl',
+  // For x86-64 CPUs without AVX2 (many NAS boxes, Atom and Celeron machines).
+  'linux-x64-baseline',
   'linux-arm64',
   'linux-arm64-musl',
   'darwin-arm64',

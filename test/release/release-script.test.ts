@@ -21,6 +21,7 @@ describe('bun run release', () => {
     expect(TARGETS.map(binaryName)).toEqual([
       'syncserver-linux-x64',
       'syncserver-linux-x64-musl',
+      'syncserver-linux-x64-baseline',
       'syncserver-linux-arm64',
       'syncserver-linux-arm64-musl',
       'syncserver-darwin-arm64',

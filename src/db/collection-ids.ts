@@ -38,6 +38,25 @@ export interface CollectionRows {
   create(name: string): Promise<number> | number
 }
 
+/**
+ * Collection rows from two statements: a lookup by name and an insert that a concurrent creator
+ * of the same name may turn into a no-op (then its id is read back). `insert` answers the new
+ * id when its statement returns it.
+ */
+export function collectionRows(
+  find: (name: string) => Promise<number | undefined> | number | undefined,
+  insert: (name: string) => Promise<number | undefined> | number | undefined,
+): CollectionRows {
+  return {
+    find,
+    async create(name) {
+      const id = (await insert(name)) ?? (await find(name))
+      if (id === undefined) throw new Error(`collection ${name} could not be created`)
+      return id
+    },
+  }
+}
+
 export class CollectionIds {
   readonly #ids = new Map<string, number>(STANDARD_COLLECTIONS)
 

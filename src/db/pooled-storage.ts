@@ -1,4 +1,5 @@
 import { CollectionIds, type ResolvedCollection } from './collection-ids.ts'
+import type { StorageSql } from './storage-sql.ts'
 import { nowMillis, type Millis } from './timestamps.ts'
 import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageTx, TransactionRequest } from './types.ts'
 import { StaleConnection } from './pooled-connection.ts'
@@ -39,18 +40,8 @@ export function toBso(row: unknown[], decode: (stored: string) => string = (stor
   }
 }
 
-/** The fixed-shape statements every pooled engine answers the same way. */
-export interface CommonStatements<Statement> {
-  storageModified: Statement
-  bsoModified: Statement
-  collectionTimestamps: Statement
-  collectionCounts: Statement
-  collectionUsage: Statement
-  storageUsage: Statement
-  getBso: Statement
-  refreshTotals: Statement
-  quotaUsage: Statement
-}
+/** The fixed-shape statements every engine answers the same way (storage-sql.ts). */
+export type CommonStatements<Statement> = Record<keyof StorageSql, Statement>
 
 /** How an engine binds and reads back values: by default timestamps as milliseconds, payloads as stored. */
 export interface ValueCodec {

@@ -1,5 +1,4 @@
 import { SyncError } from '../errors.ts'
-import { MAX_WRITE_WAIT_MS, nowMillis, type Millis } from './timestamps.ts'
 
 interface Waiter {
   grant(): void
@@ -69,22 +68,6 @@ export class ConnectionGate {
     clearTimeout(next.timer)
     next.grant()
   }
-}
-
-/**
- * T for a write, given the collection's stored last-modified and a clock (storage-api.md §5):
- * the clock when it is past the stored value; otherwise, when the stored value is within
- * MAX_WRITE_WAIT_MS (another write in this 10 ms tick, or a slightly faster clock elsewhere),
- * wait for the next tick rather than answer 503; further ahead is a conflict.
- */
-export async function writeTimestampAfter(stored: Millis, clock: () => Millis): Promise<Millis> {
-  let timestamp = clock()
-  if (stored < timestamp) return timestamp
-  if (stored - timestamp > MAX_WRITE_WAIT_MS) throw new SyncError('conflict', 'collection modified in the future')
-  await Bun.sleep(stored - timestamp + 10 - (Date.now() % 10))
-  timestamp = Math.max(clock(), nowMillis())
-  if (stored >= timestamp) throw new SyncError('conflict', 'collection still locked')
-  return timestamp
 }
 
 /** Driver and socket error codes that mean the connection or the server went away. */

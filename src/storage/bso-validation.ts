@@ -1,4 +1,5 @@
 import { SyncError } from '../errors.ts'
+import { writtenPayloadBytes } from '../db/rules.ts'
 import type { BsoWrite } from '../db/types.ts'
 import type { CollectionLimits } from './limits.ts'
 import { BSO_ID } from './query.ts'
@@ -41,8 +42,7 @@ function checkFields(id: string, record: Record<string, unknown>): Verdict {
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
-export const payloadBytes = (write: BsoWrite): number =>
-  write.payload === undefined ? 0 : Buffer.byteLength(write.payload, 'utf8')
+export const payloadBytes = (write: BsoWrite): number => writtenPayloadBytes(write) ?? 0
 
 /** The body of PUT `/storage/{collection}/{id}`: one record, or 400 with weave code 8. */
 export function validatePutBody(id: string, body: unknown, limits: CollectionLimits, collection: string): BsoWrite {

@@ -1,291 +1,21 @@
 import { randomUUID } from 'node:crypto'
-import { eq, sql, type SQL } from 'drizzle-orm'
-import { drizzle } from 'drizzle-orm/postgres-js'
-import { writeTimestampAfter } from '../pooled.ts'
-import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
-import { MODIFIED_BOUNDS, mergeWrites, PooledStorage, PooledTx } from '../pooled-storage.ts'
-import type { CollectionRows, ResolvedCollection } from '../collection-ids.ts'
+import { collectionRows, type CollectionRows, type ResolvedCollection } from '../collection-ids.ts'
+import { mergeWrites, PooledStorage, PooledTx } from '../pooled-storage.ts'
+import { batchExpiry, recordExpiry, writeTimestampAfter } from '../rules.ts'
+import { nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
 import { isConnectionLost, PgStatement, PostgresPool, translatePgError, type PgSession } from './connection.ts'
-import { batchBsos, batches, bsos, collections, userCollections } from './schema.ts'
+import { decodePayload, encodePayload, iso, listingParams, listingText, statements, toMillis, upserts } from './statements.ts'
 
-const TOMBSTONE = 0
 
-/** `modified` of a "pre-touch" row: the collection row exists only so children can reference it. */
-const PRE_TOUCH = `'0001-01-01T00:00:00Z'::timestamptz`
+/** Collection rows through `tx`. */
+const collectionRowsOf = (tx: PostgresTx): CollectionRows =>
+  collectionRows(
+    async (name) => firstId(await tx.run(statements.collectionByName, { name })),
+    async (name) => firstId(await tx.run(statements.insertCollection, { name })),
+  )
 
-/** The latest instant a comparison parameter needs (later than anything ever stored). */
-const LATEST_MS = 253_402_300_799_990 // 9999-12-31T23:59:59.99Z
-
-/** A millisecond timestamp as a TIMESTAMPTZ literal; exact, unlike float seconds. */
-const iso = (ms: Millis): string => new Date(Math.min(Math.max(ms, 0), LATEST_MS)).toISOString()
-
-/** TIMESTAMPTZ to integer milliseconds, in SQL; exact for the 10 ms values stored here. */
-const millisOf = (value: SQL) => sql`(extract(epoch from ${value}) * 1000)::int8`
-
-/**
- * PostgreSQL TEXT cannot hold U+0000, which a payload may contain: stored payloads carry it as
- * U+0001 '0', and U+0001 itself as U+0001 '1'. Real payloads (JSON text, which escapes control
- * characters) never contain either, so they are stored unchanged.
- */
-function encodePayload(payload: string): string {
-  if (payload.indexOf('\u0000') < 0 && payload.indexOf('\u0001') < 0) return payload
-  return payload.replace(/[\u0000\u0001]/g, (char) => (char === '\u0000' ? '\u00010' : '\u00011'))
-}
-
-function decodePayload(stored: string): string {
-  if (stored.indexOf('\u0001') < 0) return stored
-  return stored.replace(/\u0001([01])/g, (_, digit: string) => (digit === '0' ? '\u0000' : '\u0001'))
-}
-
-/**
- * The UTF-8 bytes of the payload as the client sent it: each escape is U+0001 plus a digit for
- * one one-byte character, so dropping the U+0001s leaves the original length (usage, quota).
- */
-const payloadBytes = (column: string) => sql.raw(`octet_length(replace(${column}, chr(1), ''))`)
-
-const p = sql.placeholder
-const at = (name: string) => sql`${p(name)}::timestamptz`
-const db = drizzle.mock()
-
-/** Every statement, rendered once by Drizzle and run as a prepared statement on any connection. */
-const statements = {
-  collectionByName: new PgStatement(
-    db.select({ id: collections.collectionId }).from(collections).where(eq(collections.name, p('name'))),
-  ),
-  insertCollection: new PgStatement(
-    db.insert(collections).values({ name: p('name') }).onConflictDoNothing().returning({ id: collections.collectionId }),
-  ),
-  /** The write lock, the stored timestamp and the database clock, in one round trip. */
-  lockForWrite: new PgStatement(sql`
-    SELECT ${millisOf(sql`modified`)}, ${millisOf(sql`clock_timestamp()`)}
-      FROM ${userCollections}
-     WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')}
-       FOR UPDATE`),
-  lockForRead: new PgStatement(sql`
-    SELECT ${millisOf(sql`modified`)}
-      FROM ${userCollections}
-     WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')}
-       FOR SHARE`),
-  preTouch: new PgStatement(sql`
-    INSERT INTO ${userCollections} (user_id, collection_id, modified)
-    VALUES (${p('uid')}, ${p('collection')}, ${sql.raw(PRE_TOUCH)})
-    ON CONFLICT DO NOTHING`),
-  touch: new PgStatement(sql`
-    INSERT INTO ${userCollections} (user_id, collection_id, modified)
-    VALUES (${p('uid')}, ${p('collection')}, ${at('modified')})
-    ON CONFLICT (user_id, collection_id) DO UPDATE SET modified = EXCLUDED.modified`),
-  storageModified: new PgStatement(sql`
-    SELECT ${millisOf(sql`max(modified)`)}
-      FROM ${userCollections}
-     WHERE user_id = ${p('uid')} AND modified <> ${sql.raw(PRE_TOUCH)}`),
-  bsoModified: new PgStatement(sql`
-    SELECT ${millisOf(sql`modified`)}
-      FROM ${bsos}
-     WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')} AND bso_id = ${p('id')}`),
-  collectionTimestamps: new PgStatement(sql`
-    SELECT c.name, ${millisOf(sql`u.modified`)}
-      FROM ${userCollections} u JOIN ${collections} c ON c.collection_id = u.collection_id
-     WHERE u.user_id = ${p('uid')} AND u.collection_id <> ${TOMBSTONE} AND u.modified <> ${sql.raw(PRE_TOUCH)}`),
-  collectionCounts: new PgStatement(sql`
-    SELECT c.name, count(*)
-      FROM ${bsos} b JOIN ${collections} c ON c.collection_id = b.collection_id
-     WHERE b.user_id = ${p('uid')} AND b.expiry > ${at('now')}
-     GROUP BY c.name`),
-  collectionUsage: new PgStatement(sql`
-    SELECT c.name, sum(${payloadBytes('b.payload')})
-      FROM ${bsos} b JOIN ${collections} c ON c.collection_id = b.collection_id
-     WHERE b.user_id = ${p('uid')} AND b.expiry > ${at('now')}
-     GROUP BY c.name`),
-  storageUsage: new PgStatement(sql`
-    SELECT coalesce(sum(${payloadBytes('payload')}), 0)
-      FROM ${bsos}
-     WHERE user_id = ${p('uid')} AND expiry > ${at('now')}`),
-  getBso: new PgStatement(sql`
-    SELECT bso_id, ${millisOf(sql`modified`)}, payload, sortindex
-      FROM ${bsos}
-     WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')} AND bso_id = ${p('id')}
-       AND expiry > ${at('now')}`),
-  /** Deletes a live BSO and, when it did, moves the collection to T; returns a row when it did. */
-  deleteBso: new PgStatement(sql`
-    WITH deleted AS (
-      DELETE FROM ${bsos}
-       WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')} AND bso_id = ${p('id')}
-         AND expiry > ${at('now')}
-      RETURNING 1
-    )
-    INSERT INTO ${userCollections} (user_id, collection_id, modified)
-    SELECT ${p('uid')}, ${p('collection')}, ${at('now')} WHERE EXISTS (SELECT 1 FROM deleted)
-    ON CONFLICT (user_id, collection_id) DO UPDATE SET modified = EXCLUDED.modified
-    RETURNING 1`),
-  deleteBsos: new PgStatement(sql`
-    DELETE FROM ${bsos}
-     WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')} AND bso_id = ANY(${p('ids')}::text[])`),
-  /**
-   * Deletes the collection row; BSOs and batches go with it (ON DELETE CASCADE). A real row
-   * (not a pre-touch placeholder) means something was there: the tombstone moves to T.
-   */
-  deleteCollection: new PgStatement(sql`
-    WITH deleted AS (
-      DELETE FROM ${userCollections}
-       WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')}
-      RETURNING modified
-    )
-    INSERT INTO ${userCollections} (user_id, collection_id, modified)
-    SELECT ${p('uid')}, ${TOMBSTONE}, ${at('now')} FROM deleted WHERE modified <> ${sql.raw(PRE_TOUCH)}
-    ON CONFLICT (user_id, collection_id) DO UPDATE SET modified = EXCLUDED.modified`),
-  /** Everything of the user cascades from the collection rows. */
-  deleteStorage: new PgStatement(sql`DELETE FROM ${userCollections} WHERE user_id = ${p('uid')}`),
-  createBatch: new PgStatement(sql`
-    INSERT INTO ${batches} (user_id, collection_id, batch_id, expiry)
-    VALUES (${p('uid')}, ${p('collection')}, ${p('batch')}::uuid, ${at('expiry')})`),
-  batchIsOpen: new PgStatement(sql`
-    SELECT 1 FROM ${batches}
-     WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')} AND batch_id = ${p('batch')}::uuid
-       AND expiry > ${at('now')}`),
-  /** Stages records; a field absent from a later append keeps the staged value. */
-  appendToBatch: new PgStatement(sql`
-    INSERT INTO ${batchBsos} (user_id, collection_id, batch_id, batch_bso_id, sortindex, payload, ttl)
-    SELECT ${p('uid')}, ${p('collection')}, ${p('batch')}::uuid, t.id, t.sortindex, t.payload, t.ttl
-      FROM unnest(${p('ids')}::text[], ${p('sortindexes')}::int4[], ${p('payloads')}::text[], ${p('ttls')}::int8[])
-           AS t (id, sortindex, payload, ttl)
-    ON CONFLICT (user_id, collection_id, batch_id, batch_bso_id) DO UPDATE SET
-      sortindex = coalesce(EXCLUDED.sortindex, ${batchBsos}.sortindex),
-      payload = coalesce(EXCLUDED.payload, ${batchBsos}.payload),
-      ttl = coalesce(EXCLUDED.ttl, ${batchBsos}.ttl)`),
-  stagedBytes: new PgStatement(sql`
-    SELECT coalesce(sum(${payloadBytes('payload')}), 0)
-      FROM ${batchBsos}
-     WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')} AND batch_id = ${p('batch')}::uuid
-       AND NOT (batch_bso_id = ANY(${p('excluding')}::text[]))`),
-  /**
-   * Applies a batch: new rows get defaults, existing ones only the staged non-null fields, and
-   * every staged row gets modified = T (storage-api.md §13.5). EXCLUDED only carries the
-   * defaulted values, so whether payload and ttl were staged is read back from the batch row.
-   */
-  commitBatch: new PgStatement(sql`
-    INSERT INTO ${bsos} (user_id, collection_id, bso_id, sortindex, payload, modified, expiry)
-    SELECT user_id, collection_id, batch_bso_id, sortindex, coalesce(payload, ''), ${at('now')},
-           CASE WHEN ttl IS NULL THEN ${at('defaultExpiry')} ELSE ${at('now')} + ttl * interval '1 second' END
-      FROM ${batchBsos}
-     WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')} AND batch_id = ${p('batch')}::uuid
-    ON CONFLICT (user_id, collection_id, bso_id) DO UPDATE SET
-      modified = EXCLUDED.modified,
-      sortindex = coalesce(EXCLUDED.sortindex, ${bsos}.sortindex),
-      (payload, expiry) = (
-        SELECT coalesce(staged.payload, ${bsos}.payload),
-               CASE WHEN staged.ttl IS NULL THEN ${bsos}.expiry ELSE EXCLUDED.expiry END
-          FROM ${batchBsos} staged
-         WHERE staged.user_id = EXCLUDED.user_id AND staged.collection_id = EXCLUDED.collection_id
-           AND staged.batch_id = ${p('batch')}::uuid AND staged.batch_bso_id = EXCLUDED.bso_id
-      )`),
-  /** The batch and (by cascade) its staged records. */
-  deleteBatch: new PgStatement(sql`
-    DELETE FROM ${batches}
-     WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')} AND batch_id = ${p('batch')}::uuid`),
-  refreshTotals: new PgStatement(sql`
-    UPDATE ${userCollections} SET
-      total_bytes = (SELECT coalesce(sum(${payloadBytes('payload')}), 0) FROM ${bsos} b
-                      WHERE b.user_id = ${p('uid')} AND b.collection_id = ${p('collection')} AND b.expiry > ${at('now')}),
-      count = (SELECT count(*) FROM ${bsos} b
-                WHERE b.user_id = ${p('uid')} AND b.collection_id = ${p('collection')} AND b.expiry > ${at('now')})
-     WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')}`),
-  quotaUsage: new PgStatement(sql`
-    SELECT coalesce(sum(total_bytes), 0) FROM ${userCollections} WHERE user_id = ${p('uid')}`),
-}
-
-/**
- * Multi-row BSO upsert (storage-api.md §9): one statement for all records that supply the
- * same fields. Absent sortindexes travel as NULL and keep the stored value; whether payload
- * and ttl were supplied picks the statement, since the inserted row already carries their
- * defaults. `modified` moves only when payload or sortindex is supplied.
- */
-function upsertStatement(payloadGiven: boolean, ttlGiven: boolean): PgStatement {
-  const updates = [sql`sortindex = coalesce(EXCLUDED.sortindex, ${bsos}.sortindex)`]
-  if (payloadGiven) {
-    updates.push(sql`payload = EXCLUDED.payload`, sql`modified = EXCLUDED.modified`)
-  } else {
-    updates.push(sql`modified = CASE WHEN EXCLUDED.sortindex IS NULL THEN ${bsos}.modified ELSE EXCLUDED.modified END`)
-  }
-  if (ttlGiven) updates.push(sql`expiry = EXCLUDED.expiry`)
-  return new PgStatement(sql`
-    INSERT INTO ${bsos} (user_id, collection_id, bso_id, sortindex, payload, modified, expiry)
-    SELECT ${p('uid')}, ${p('collection')}, t.id, t.sortindex, coalesce(t.payload, ''), ${at('now')},
-           coalesce(t.expiry, ${at('defaultExpiry')})
-      FROM unnest(${p('ids')}::text[], ${p('sortindexes')}::int4[], ${p('payloads')}::text[], ${p('expiries')}::timestamptz[])
-           AS t (id, sortindex, payload, expiry)
-    ON CONFLICT (user_id, collection_id, bso_id) DO UPDATE SET ${sql.join(updates, sql`, `)}`)
-}
-
-const upserts = [false, true].map((payloadGiven) => [false, true].map((ttlGiven) => upsertStatement(payloadGiven, ttlGiven)))
-
-/** Listing queries differ by which filters are present; each shape is rendered once. */
-const listingTexts = new Map<string, string>()
-
-function listingText(query: BsoQuery, full: boolean): string {
-  const shape = [
-    full ? 'f' : 'i',
-    query.ids === undefined ? '' : 'I',
-    query.newer === undefined ? '' : 'n',
-    query.older === undefined ? '' : 'o',
-    query.atMost === undefined ? '' : 'm',
-    query.atLeast === undefined ? '' : 'l',
-    query.limit === undefined ? '' : 'L',
-    query.sort,
-  ].join('')
-  let text = listingTexts.get(shape)
-  if (text !== undefined) return text
-  let n = 3
-  const where = ['user_id = $1', 'collection_id = $2', 'expiry > $3::timestamptz']
-  if (query.ids !== undefined) where.push(`bso_id = ANY($${++n}::text[])`)
-  for (const [field, operator] of MODIFIED_BOUNDS) {
-    if (query[field] !== undefined) where.push(`modified ${operator} $${++n}::timestamptz`)
-  }
-  // Ties break on the id in byte order, whatever the database's collation (as SQLite does).
-  const order = {
-    oldest: 'modified ASC, bso_id COLLATE "C" ASC',
-    index: 'sortindex DESC NULLS LAST, bso_id COLLATE "C" DESC',
-    newest: 'modified DESC, bso_id COLLATE "C" DESC',
-    none: 'modified DESC, bso_id COLLATE "C" DESC',
-  }[query.sort]
-  const columns = full ? 'bso_id, (extract(epoch from modified) * 1000)::int8, payload, sortindex' : 'bso_id'
-  const limit = query.limit === undefined ? '' : ` LIMIT $${++n}`
-  text = `SELECT ${columns} FROM bsos WHERE ${where.join(' AND ')} ORDER BY ${order}${limit} OFFSET $${++n}`
-  listingTexts.set(shape, text)
-  return text
-}
-
-function listingParams(uid: number, collection: number, now: Millis, query: BsoQuery): unknown[] {
-  const params: unknown[] = [uid, collection, iso(now)]
-  if (query.ids !== undefined) params.push(query.ids)
-  for (const [field] of MODIFIED_BOUNDS) {
-    const bound = query[field]
-    if (bound !== undefined) params.push(iso(bound))
-  }
-  if (query.limit !== undefined) params.push(query.limit)
-  params.push(query.skip)
-  return params
-}
-
-/** int8 and numeric arrive as strings; a pre-touch timestamp reads as "no timestamp". */
-const toMillis = (value: unknown): Millis => Math.max(0, Number(value ?? 0))
-
-/** Collection rows through `tx`; a concurrent creator of the same name makes our insert a no-op, and its id is read back. */
-function collectionRows(tx: PostgresTx): CollectionRows {
-  const find = async (name: string) => {
-    const [row] = await tx.run(statements.collectionByName, { name })
-    return row === undefined ? undefined : Number(row[0])
-  }
-  return {
-    find,
-    async create(name) {
-      const [inserted] = await tx.run(statements.insertCollection, { name })
-      const id = inserted === undefined ? await find(name) : Number(inserted[0])
-      if (id === undefined) throw new Error(`collection ${name} could not be created`)
-      return id
-    },
-  }
-}
+const firstId = (rows: unknown[][]): number | undefined => (rows[0] === undefined ? undefined : Number(rows[0][0]))
 
 const UUID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$/i
 
@@ -304,7 +34,7 @@ export class PostgresStorage extends PooledStorage<PgSession, PostgresTx> implem
     if (request.mode !== 'wipe' && name === undefined) return undefined
     tx.begin()
     if (name === undefined) return undefined
-    const rows = collectionRows(tx)
+    const rows = collectionRowsOf(tx)
     if (request.mode === 'read') {
       const known = await this.collectionIds.find(name, rows)
       if (known === undefined) return undefined
@@ -420,7 +150,7 @@ class PostgresTx extends PooledTx<PgStatement> implements StorageTx {
       else group.push(write)
     }
     const now = iso(this.timestamp)
-    const defaultExpiry = iso(this.timestamp + DEFAULT_TTL_MS)
+    const defaultExpiry = iso(recordExpiry(this.timestamp, undefined))
     // Pipelined: all statements go out together and are answered in one round trip.
     await Promise.all([
       ...[...groups].map(([statement, group]) =>
@@ -432,7 +162,7 @@ class PostgresTx extends PooledTx<PgStatement> implements StorageTx {
           ids: group.map((write) => write.id),
           sortindexes: group.map((write) => write.sortindex ?? null),
           payloads: group.map((write) => (write.payload === undefined ? null : encodePayload(write.payload))),
-          expiries: group.map((write) => (write.ttl === undefined ? null : iso(this.timestamp + write.ttl * 1000))),
+          expiries: group.map((write) => (write.ttl === undefined ? null : iso(recordExpiry(this.timestamp, write.ttl)))),
         }),
       ),
       this.touch(collection),
@@ -464,7 +194,7 @@ class PostgresTx extends PooledTx<PgStatement> implements StorageTx {
 
   async createBatch(): Promise<string> {
     const batch = randomUUID()
-    await this.run(statements.createBatch, this.key({ batch, expiry: iso(this.timestamp + BATCH_LIFETIME_MS) }))
+    await this.run(statements.createBatch, this.key({ batch, expiry: iso(batchExpiry(this.timestamp)) }))
     return batch
   }
 
@@ -498,7 +228,7 @@ class PostgresTx extends PooledTx<PgStatement> implements StorageTx {
     const values = this.key({
       batch: batchId,
       now: iso(this.timestamp),
-      defaultExpiry: iso(this.timestamp + DEFAULT_TTL_MS),
+      defaultExpiry: iso(recordExpiry(this.timestamp, undefined)),
     })
     await Promise.all([
       this.run(statements.commitBatch, values),

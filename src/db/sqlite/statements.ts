@@ -1,8 +1,11 @@
-import type { Database } from 'bun:sqlite'
+import type { Database, SQLQueryBindings } from 'bun:sqlite'
 import { and, asc, desc, eq, gt, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
-import type { SQLiteSelect } from 'drizzle-orm/sqlite-core'
+import { SQLiteSyncDialect, type SQLiteSelect } from 'drizzle-orm/sqlite-core'
 import { lazily } from '../../lazily.ts'
+import { RenderedStatement } from '../pooled-connection.ts'
+import { integerLayout, storageSql, type StorageLayout, type StorageSql } from '../storage-sql.ts'
+import { LISTING_ORDERS } from '../rules.ts'
 import type { SortOrder } from '../types.ts'
 import { batchUploadItems, batchUploads, bso, collections, userCollections } from './schema.ts'
 
@@ -21,7 +24,6 @@ function positional(client: Database, query: { sql: string; params: unknown[] })
   return client.prepare(query.sql)
 }
 
-const byteLength = sql<number>`length(cast(${bso.payload} as blob))`
 /** `ids` is a JSON array of ids, or null for "no id filter". */
 const inIdList = (column: typeof bso.id | typeof batchUploadItems.id, name: string) =>
   sql`${column} in (select value from json_each(${p(name)}))`
@@ -42,7 +44,7 @@ export function prepareStatements(db: BunSQLiteDatabase, client: Database) {
     upsertBso: () => prepareUpsert(db, client),
     userCollectionRows: () => prepareUserCollectionRows(db, client),
     ...collectionStatements(db),
-    ...readStatements(db),
+    ...sharedStatements(client),
     ...writeStatements(db),
     ...batchStatements(db),
     listing: () => listingStatements(db, client),
@@ -64,41 +66,36 @@ function collectionStatements(db: BunSQLiteDatabase) {
         set: { lastModified: sql`excluded.last_modified` },
       })
       .prepare(),
-    refreshTotals: () => db
-      .update(userCollections)
-      .set({
-        totalBytes: sql`(select coalesce(sum(${byteLength}), 0) from ${bso} where ${liveOfCollection})`,
-        count: sql`(select count(*) from ${bso} where ${liveOfCollection})`,
-      })
-      .where(userCollectionIs)
-      .prepare(),
-    quotaUsage: () => db
-      .select({ bytes: sql<number>`coalesce(sum(${userCollections.totalBytes}), 0)` })
-      .from(userCollections)
-      .where(eq(userCollections.userid, p('userid')))
-      .prepare(),
   }
 }
 
-function readStatements(db: BunSQLiteDatabase) {
-  const perCollection = (aggregate: SQL<number>) =>
-    db
-      .select({ name: collections.name, value: aggregate })
-      .from(bso)
-      .innerJoin(collections, eq(collections.id, bso.collection))
-      .where(and(userIs, live))
-      .groupBy(bso.collection)
-      .prepare()
-  return {
-    bsoModified: () => db.select({ modified: bso.modified }).from(bso).where(and(ofCollection, eq(bso.id, p('id')))).prepare(),
-    getBso: () => db.select(BSO_COLUMNS).from(bso).where(and(liveOfCollection, eq(bso.id, p('id')))).prepare(),
-    collectionCounts: () => perCollection(sql<number>`count(*)`),
-    collectionUsage: () => perCollection(sql<number>`sum(${byteLength})`),
-    storageUsage: () => db
-      .select({ bytes: sql<number>`coalesce(sum(${byteLength}), 0)` })
-      .from(bso)
-      .where(and(userIs, live))
-      .prepare(),
+/** A statement of storage-sql.ts, bound positionally and read as arrays. */
+export interface SharedStatement {
+  rows(values: Record<string, unknown>): unknown[][]
+  run(values: Record<string, unknown>): void
+}
+
+const layout: StorageLayout = {
+  ...integerLayout({ bso, userCollections, collections }),
+  payloadBytes: (payload) => sql`length(cast(${payload} as blob))`,
+  payloadOut: (payload) => sql`${payload}`,
+  idIs: (column, placeholder) => sql`${column} = ${p(placeholder)}`,
+  stamped: sql`1 = 1`,
+}
+
+function sharedStatements(client: Database) {
+  const dialect = new SQLiteSyncDialect()
+  const prepare = (query: SQL): SharedStatement => {
+    const rendered = new RenderedStatement(dialect, query)
+    const statement = client.prepare(rendered.text)
+    return {
+      rows: (values) => statement.values(...(rendered.bind(values) as SQLQueryBindings[])) as unknown[][],
+      run: (values) => void statement.run(...(rendered.bind(values) as SQLQueryBindings[])),
+    }
+  }
+  const queries = storageSql(layout)
+  return Object.fromEntries(Object.entries<SQL>(queries).map(([name, query]) => [name, () => prepare(query)])) as {
+    [Name in keyof StorageSql]: () => SharedStatement
   }
 }
 
@@ -203,12 +200,11 @@ export type ListedRow = [string, number, string, number | null]
  */
 function listingStatements(db: BunSQLiteDatabase, client: Database) {
   const n = numbered
-  const ordering: Record<SortOrder, SQL[]> = {
-    newest: [desc(bso.modified), desc(bso.id)],
-    none: [desc(bso.modified), desc(bso.id)],
-    oldest: [asc(bso.modified), asc(bso.id)],
-    // SQLite sorts NULL lowest, so records without a sortindex come last.
-    index: [desc(bso.sortindex), desc(bso.id)],
+  // SQLite sorts NULL lowest, so descending by sortindex puts records without one last.
+  const ordering = (sort: SortOrder): SQL[] => {
+    const { key, descending } = LISTING_ORDERS[sort]
+    const direction = descending ? desc : asc
+    return [direction(bso[key]), direction(bso.id)]
   }
   const filter = and(
     eq(bso.userid, n(1)),
@@ -221,7 +217,7 @@ function listingStatements(db: BunSQLiteDatabase, client: Database) {
     lte(bso.modified, n(8)),
   )
   const prepare = <Row>(select: SQLiteSelect, sort: SortOrder) => {
-    const ordered = select.where(filter).orderBy(...ordering[sort]).toSQL()
+    const ordered = select.where(filter).orderBy(...ordering(sort)).toSQL()
     // Drizzle's limit() and offset() take only named placeholders.
     const statement = positional(client, { ...ordered, sql: `${ordered.sql} limit ?9 offset ?10` })
     return (a: ListingArgs) =>

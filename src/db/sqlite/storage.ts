@@ -1,8 +1,8 @@
 import { drizzle } from 'drizzle-orm/bun-sqlite'
-import { SyncError } from '../../errors.ts'
-import { CollectionIds, type CollectionRows, type ResolvedCollection } from '../collection-ids.ts'
+import { collectionRows, CollectionIds, type CollectionRows, type ResolvedCollection } from '../collection-ids.ts'
 import { decodeIntegerBatchId, encodeIntegerBatchId, isWellFormedIntegerBatchId } from '../batch-id.ts'
-import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, MAX_WRITE_WAIT_MS, nowMillis, type Millis } from '../timestamps.ts'
+import { allocateBatchNumber, batchIsLive, recordExpiry, TOMBSTONE, writeTimestampAfter, writtenPayloadBytes } from '../rules.ts'
+import { nowMillis, type Millis } from '../timestamps.ts'
 import type {
   Bso,
   BsoQuery,
@@ -14,10 +14,10 @@ import type {
   TransactionRequest,
 } from '../types.ts'
 import { SqliteConnection, translateLockError } from './connection.ts'
+import { toBso } from '../pooled-storage.ts'
 import { prepareStatements, type Statements } from './statements.ts'
 import { UserCollectionsCache, type UserCollections } from './user-collections-cache.ts'
 
-const TOMBSTONE = 0
 /** Filters that pass every row stand in for absent bounds, so one prepared listing fits all. */
 const NO_LOWER_BOUND = -1
 const NO_UPPER_BOUND = Number.MAX_SAFE_INTEGER
@@ -37,15 +37,10 @@ export class SqliteStorage implements StorageBackend {
   constructor(private readonly connection: SqliteConnection) {
     this.statements = prepareStatements(drizzle({ client: connection.client }), connection.client)
     this.userCollections = UserCollectionsCache.of(connection)
-    this.collectionRows = {
-      find: (name) => this.statements.collectionByName.get({ name })?.id,
-      create: (name) => {
-        this.statements.insertCollection.run({ name })
-        const created = this.statements.collectionByName.get({ name })
-        if (created === undefined) throw new Error(`collection ${name} could not be created`)
-        return created.id
-      },
-    }
+    this.collectionRows = collectionRows(
+      (name) => this.statements.collectionByName.get({ name })?.id,
+      (name) => void this.statements.insertCollection.run({ name }),
+    )
     const statement = (text: string) => {
       const prepared = connection.client.prepare(text)
       return () => void prepared.run()
@@ -94,21 +89,10 @@ export class SqliteStorage implements StorageBackend {
     return { tx: new SqliteTx(this.statements, user, collection.id, timestamp), collection }
   }
 
-  /**
-   * T for a write: the clock, which must be past the collection's last-modified. A write in the
-   * same 10 ms tick as the previous one waits for the next tick instead of failing (the spec
-   * allows it); a collection stamped further ahead (a skewed clock elsewhere) is a conflict.
-   */
-  private async writeTimestamp(uid: number, collectionId: number): Promise<Millis> {
+  /** T for a write: the clock, past the collection's last-modified (rules.ts). */
+  private writeTimestamp(uid: number, collectionId: number): Promise<Millis> {
     const row = this.statements.collectionModified.get({ userid: uid, collection: collectionId })
-    const stored = row?.lastModified ?? 0
-    let timestamp = nowMillis()
-    if (stored < timestamp) return timestamp
-    if (stored - timestamp > MAX_WRITE_WAIT_MS) throw new SyncError('conflict', 'collection modified in the future')
-    await Bun.sleep(stored - timestamp + 10 - (Date.now() % 10))
-    timestamp = nowMillis()
-    if (stored >= timestamp) throw new SyncError('conflict', 'collection still locked')
-    return timestamp
+    return writeTimestampAfter(row?.lastModified ?? 0, nowMillis)
   }
 
   isWellFormedBatchId(batchId: string): boolean {
@@ -155,6 +139,11 @@ class SqliteTx implements StorageTx {
     return { userid: this.uid }
   }
 
+  /** The parameters of a statement of storage-sql.ts about one collection. */
+  private key(collection: number, extra: Record<string, unknown>): Record<string, unknown> {
+    return { uid: this.uid, collection, ...extra }
+  }
+
   private collectionKey(collection: number) {
     return { userid: this.uid, collection }
   }
@@ -170,7 +159,7 @@ class SqliteTx implements StorageTx {
 
   async bsoTimestamp(id: string): Promise<Millis> {
     if (this.collectionId === undefined) return 0
-    return this.statements.bsoModified.get({ ...this.collectionKey(this.collectionId), id })?.modified ?? 0
+    return scalar(this.statements.bsoModified.rows(this.key(this.collectionId, { id })))
   }
 
   async collectionTimestamps(): Promise<ReadonlyMap<string, Millis>> {
@@ -206,15 +195,15 @@ class SqliteTx implements StorageTx {
   }
 
   async collectionCounts(): Promise<Map<string, number>> {
-    return toMap(this.statements.collectionCounts.all({ ...this.user, now: this.timestamp }))
+    return toMap(this.statements.collectionCounts.rows({ uid: this.uid, now: this.timestamp }))
   }
 
   async collectionUsage(): Promise<Map<string, number>> {
-    return toMap(this.statements.collectionUsage.all({ ...this.user, now: this.timestamp }))
+    return toMap(this.statements.collectionUsage.rows({ uid: this.uid, now: this.timestamp }))
   }
 
   async storageUsage(): Promise<number> {
-    return this.statements.storageUsage.get({ ...this.user, now: this.timestamp })?.bytes ?? 0
+    return scalar(this.statements.storageUsage.rows({ uid: this.uid, now: this.timestamp }))
   }
 
   private listingParameters(query: BsoQuery, collectionId: number) {
@@ -245,7 +234,8 @@ class SqliteTx implements StorageTx {
 
   async getBso(id: string): Promise<Bso | null> {
     if (this.collectionId === undefined) return null
-    return this.statements.getBso.get({ ...this.collectionKey(this.collectionId), now: this.timestamp, id }) ?? null
+    const [row] = this.statements.getBso.rows(this.key(this.collectionId, { now: this.timestamp, id }))
+    return row === undefined ? null : toBso(row)
   }
 
   private upsert(write: BsoWrite, touch: boolean): void {
@@ -255,8 +245,8 @@ class SqliteTx implements StorageTx {
       sortindex: write.sortindex ?? null,
       payload: write.payload ?? null,
       modified: this.timestamp,
-      expiry: write.ttl === undefined ? null : this.timestamp + write.ttl * 1000,
-      defaultExpiry: this.timestamp + DEFAULT_TTL_MS,
+      expiry: write.ttl === undefined ? null : recordExpiry(this.timestamp, write.ttl),
+      defaultExpiry: recordExpiry(this.timestamp, undefined),
       touch: touch ? 1 : 0,
     })
   }
@@ -298,17 +288,10 @@ class SqliteTx implements StorageTx {
     this.statements.deleteUserBatches.run(this.user)
   }
 
-  /**
-   * Batch ids are creation milliseconds plus uid mod 10, like syncstorage-rs's MySQL and SQLite
-   * backends; a collision (same user, same tick) moves to the next number.
-   */
   async createBatch(): Promise<string> {
     const key = this.collectionKey(this.writeCollection)
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const batch = this.timestamp + (this.uid % 10) + attempt
-      if (changes(this.statements.createBatch.run({ ...key, batch })) === 1) return encodeIntegerBatchId(batch)
-    }
-    throw new SyncError('conflict', 'could not allocate a batch id')
+    const batch = await allocateBatchNumber(this.timestamp, this.uid, (batch) => changes(this.statements.createBatch.run({ ...key, batch })) === 1)
+    return encodeIntegerBatchId(batch)
   }
 
   private batchKey(batchId: string) {
@@ -317,7 +300,7 @@ class SqliteTx implements StorageTx {
 
   async batchIsOpen(batchId: string): Promise<boolean> {
     const key = this.batchKey(batchId)
-    if (key.batch + BATCH_LIFETIME_MS <= this.timestamp) return false
+    if (!batchIsLive(key.batch, this.timestamp)) return false
     return this.statements.openBatch.get({ ...key, collection: this.writeCollection }) !== undefined
   }
 
@@ -329,7 +312,7 @@ class SqliteTx implements StorageTx {
         id: write.id,
         sortindex: write.sortindex ?? null,
         payload: write.payload ?? null,
-        payloadSize: write.payload === undefined ? null : Buffer.byteLength(write.payload),
+        payloadSize: writtenPayloadBytes(write),
         ttl: write.ttl ?? null,
       })
     }
@@ -353,12 +336,14 @@ class SqliteTx implements StorageTx {
   }
 
   async refreshCollectionTotals(): Promise<void> {
-    this.statements.refreshTotals.run({ ...this.collectionKey(this.writeCollection), now: this.timestamp })
+    this.statements.refreshTotals.run(this.key(this.writeCollection, { now: this.timestamp }))
   }
 
   async quotaUsage(): Promise<number> {
-    return this.statements.quotaUsage.get(this.user)?.bytes ?? 0
+    return scalar(this.statements.quotaUsage.rows({ uid: this.uid }))
   }
 }
 
-const toMap = (rows: { name: string; value: number }[]): Map<string, number> => new Map(rows.map((row) => [row.name, row.value]))
+const toMap = (rows: unknown[][]): Map<string, number> => new Map(rows.map(([name, value]) => [name as string, Number(value)]))
+
+const scalar = (rows: unknown[][]): number => Number(rows[0]?.[0] ?? 0)

@@ -117,12 +117,43 @@ export interface PoolStatus {
   max: number
 }
 
+/**
+ * What every engine promises (test/backends/contract/ checks each of these on every engine,
+ * through this interface alone):
+ *
+ * - **One transaction per call.** `withTransaction` runs `work` in one transaction: committed
+ *   when `work` resolves, rolled back when it throws; the error then reaches the caller (driver
+ *   errors translated into SyncErrors where they have a protocol meaning).
+ * - **Read your writes.** Inside a transaction every read sees the transaction's own writes.
+ * - **T is fixed when the transaction opens.** `tx.timestamp` never changes during the
+ *   transaction; every record a write touches gets `modified = T` and the collection's
+ *   last-modified becomes T. A write transaction holds the (user, collection) write lock, so T
+ *   is strictly later than the collection's last-modified before it, and two writes to one
+ *   collection are serialised (the later one gets the later T).
+ * - **A rollback leaves nothing behind**: no record, timestamp, batch or collection row, and no
+ *   entry in any cache of the backend (collection ids are cached only once committed).
+ * - **`work` runs at most once for a write or a wipe.** A read's `work` may run a second time,
+ *   from the start on a fresh connection, when the first connection turned out dead; so `work`
+ *   must not have effects outside the transaction it is given.
+ * - **Conflicts are SyncErrors.** A collection stamped too far ahead of the clock
+ *   (rules.ts, writeTimestampAfter), a lock the database gave up waiting for, and a transaction
+ *   the database aborted (deadlock, serialization failure, Spanner's ABORTED) all reject with
+ *   a `conflict` SyncError; an unreachable database or an exhausted pool with `unavailable`.
+ *   Both are answered 503 with Retry-After, as the reference does: an aborted transaction
+ *   changed nothing and the client retries it as a whole. A backend never retries a write
+ *   itself once `work` has started.
+ * - **Ids are exact.** Two record ids or collection names that differ in any byte are never
+ *   one record or one collection; an engine whose keys cannot keep two ids apart (MySQL's
+ *   PAD SPACE: `x` and `x `) refuses the write with an `invalidBso` SyncError instead.
+ * - **Bytes are the client's.** Usage, quota and staged sizes count the UTF-8 bytes of the
+ *   payload as sent, whatever the engine stores to hold it.
+ */
 export interface StorageBackend {
   readonly engine: 'sqlite' | 'postgres' | 'mysql' | 'spanner'
   /**
-   * Runs `work` in one transaction: committed when it resolves, rolled back when it throws.
-   * A write transaction holds the (user, collection) write lock and refuses with a
-   * `conflict` SyncError when the collection's last-modified is not older than T.
+   * Runs `work` in one transaction (see the contract above). A write transaction holds the
+   * (user, collection) write lock and refuses with a `conflict` SyncError when the
+   * collection's last-modified cannot be passed.
    */
   withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T>
   /** Batch ids this backend issues; anything else is a 400 before any database work. */

@@ -12,8 +12,16 @@ export interface RunningServer {
   stop(): Promise<void>
 }
 
+export interface StartOptions {
+  quiet?: boolean
+  /** Share the port with other processes (the workers of one `serve`). */
+  reusePort?: boolean
+  /** Leave the tokenserver's node alone: another worker already made sure of it. */
+  skipNodeBootstrap?: boolean
+}
+
 /** Opens the databases, builds the app and listens. */
-export async function startServer(settings: Settings, options: { quiet?: boolean } = {}): Promise<RunningServer> {
+export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.quiet ? silentLogger : createLogger({ human: settings.human_logs })
   const storage = settings.syncstorage.enabled
     ? await openStorage(settings.syncstorage.database_url, {
@@ -22,7 +30,7 @@ export async function startServer(settings: Settings, options: { quiet?: boolean
         connectionTimeoutSeconds: settings.syncstorage.database_pool_connection_timeout,
       })
     : undefined
-  const tokenserver = settings.tokenserver.enabled ? await openTokenserver(settings, logger) : undefined
+  const tokenserver = settings.tokenserver.enabled ? await openTokenserver(settings, logger, options.skipNodeBootstrap === true) : undefined
   const app = createApp({ settings, logger, storage, tokenserver: tokenserver?.parts })
   const server = Bun.serve({
     hostname: settings.host,
@@ -32,6 +40,7 @@ export async function startServer(settings: Settings, options: { quiet?: boolean
     // reading and stop reading a chunked body at the limit, with the protocol's error bodies.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     idleTimeout: settings.actix_keep_alive ?? 75,
+    reusePort: options.reusePort === true,
   })
   const url = `http://${server.hostname}:${server.port}`
   logger.info('listening', {
@@ -59,7 +68,7 @@ export async function startServer(settings: Settings, options: { quiet?: boolean
  * Opens the tokenserver database, makes sure this server is a storage node, builds the API.
  * Loaded only when enabled: a storage-only node never pays for the tokenserver (and jose).
  */
-async function openTokenserver(settings: Settings, logger: Logger) {
+async function openTokenserver(settings: Settings, logger: Logger, skipNodeBootstrap: boolean) {
   const [{ bootstrapTokenserver }, { createTokenserverApi }] = await Promise.all([
     import('./tokenserver/bootstrap.ts'),
     import('./tokenserver/api.ts'),
@@ -69,11 +78,13 @@ async function openTokenserver(settings: Settings, logger: Logger) {
     poolMaxSize: settings.tokenserver.database_pool_max_size,
     connectionTimeoutSeconds: settings.tokenserver.database_pool_connection_timeout,
   })
-  const outcome = await bootstrapTokenserver(db, {
-    url: settings.tokenserver.init_node_url,
-    capacity: settings.tokenserver.init_node_capacity,
-    configured: settings.initNodeConfigured,
-  })
-  logger.info('storage node', { ...outcome })
+  if (!skipNodeBootstrap) {
+    const outcome = await bootstrapTokenserver(db, {
+      url: settings.tokenserver.init_node_url,
+      capacity: settings.tokenserver.init_node_capacity,
+      configured: settings.initNodeConfigured,
+    })
+    logger.info('storage node', { ...outcome })
+  }
   return { db, parts: { api: createTokenserverApi({ db, settings, logger }), check: () => db.check() } }
 }

@@ -1,6 +1,7 @@
 import type { Command } from './command.ts'
 import { CONFIG_OPTION } from './command.ts'
 import { settingsFor } from './settings-input.ts'
+import { reportReady, startWorkDone, superviseWorkers, workerCount, workerNumber } from './workers.ts'
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -8,8 +9,11 @@ export const serveCommand: Command = {
   options: [CONFIG_OPTION],
   async run(input) {
     const settings = await settingsFor(input)
+    const worker = workerNumber() !== undefined
+    const workers = worker ? 1 : workerCount(settings)
+    if (workers > 1) return superviseWorkers(settings, workers)
     const { startServer } = await import('../server.ts')
-    const server = await startServer(settings)
+    const server = await startServer(settings, { reusePort: worker, skipNodeBootstrap: startWorkDone() })
     const stop = (signal: string) => {
       server.logger.info('shutting down', { signal })
       server.stop().then(
@@ -25,6 +29,7 @@ export const serveCommand: Command = {
     process.removeAllListeners('SIGINT')
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
+    if (worker) reportReady(Number(new URL(server.url).port), stop)
     // Start-up garbage (configuration, migrations, schemas) would otherwise stay resident until
     // traffic triggers a collection, and an idle self-hosted server may see none for hours.
     // Collected a moment later, so the first health check does not wait for it; shrink() then

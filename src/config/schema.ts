@@ -217,6 +217,8 @@ export const settingsSchema = v.object({
     'TEST_IDLES',
   ]),
   worker_max_blocking_threads: v.optional(nonNegativeInt, 512),
+  // ours: processes serving the port together; unset means one per CPU.
+  workers: v.optional(positiveInt),
   syncstorage: v.optional(syncstorage, {}),
   tokenserver: v.optional(tokenserver, {}),
 })

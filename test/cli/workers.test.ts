@@ -1,0 +1,207 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Subprocess } from 'bun'
+import { hawkAuthorization } from '../../src/auth/hawk.ts'
+import { backends } from '../support/backends.ts'
+import { SyncClient } from '../support/sync-client.ts'
+
+const ENTRY = resolve(import.meta.dir, '../../src/main.ts')
+
+/** `serve` with two workers, run from the sources the way an operator runs the binary. */
+class WorkerServer {
+  readonly output: string[] = []
+  private constructor(
+    readonly child: Subprocess<'ignore', 'pipe', 'pipe'>,
+    readonly url: string,
+    readonly masterSecret: string,
+  ) {}
+
+  static async start(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<WorkerServer> {
+    const port = await freePort()
+    const masterSecret = randomBytes(16).toString('hex')
+    const child = Bun.spawn([process.execPath, ENTRY, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        SYNC_PORT: String(port),
+        SYNC_WORKERS: '2',
+        SYNC_MASTER_SECRET: masterSecret,
+        SYNC_SYNCSTORAGE__DATABASE_URL: databaseUrl,
+        SYNC_TOKENSERVER__ENABLED: 'false',
+        ...extraEnv,
+      },
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    const server = new WorkerServer(child, `http://127.0.0.1:${port}`, masterSecret)
+    void server.collect(child.stdout)
+    void server.collect(child.stderr)
+    await server.waitFor(() => server.log().includes('"workers started"'), 20_000)
+    return server
+  }
+
+  async collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder()
+    for await (const chunk of stream) this.output.push(decoder.decode(chunk, { stream: true }))
+  }
+
+  log = (): string => this.output.join('')
+
+  /** The supervisor's live children (Linux: /proc/<pid>/task/<pid>/children). */
+  workers(): number[] {
+    const list = readFileSync(`/proc/${this.child.pid}/task/${this.child.pid}/children`, 'utf8').trim()
+    return list === '' ? [] : list.split(' ').map(Number)
+  }
+
+  async waitFor(condition: () => boolean, ms: number): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!condition()) {
+      if (this.child.exitCode !== null) throw new Error(`the server exited with ${this.child.exitCode}: ${this.log().slice(-2000)}`)
+      if (Date.now() > deadline) throw new Error(`timed out; server output: ${this.log().slice(-2000)}`)
+      await Bun.sleep(20)
+    }
+  }
+
+  client(): SyncClient {
+    return new SyncClient(this.url, this.masterSecret)
+  }
+}
+
+async function freePort(): Promise<number> {
+  const probe = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
+  const port = probe.port as number
+  await probe.stop(true)
+  return port
+}
+
+/**
+ * A request on a connection of its own: the kernel hands every new connection to one of the
+ * workers at random, so a sequence of these lands on both (reusing a keep-alive connection
+ * would pin them all to one worker).
+ */
+const fresh = { connection: 'close' }
+
+describe.each(backends)('serve with workers = 2 on $name', (backend) => {
+  let server: WorkerServer
+  beforeAll(async () => {
+    server = await WorkerServer.start(await backend.freshDatabaseUrl())
+  }, 30_000)
+  afterAll(() => {
+    server?.child.kill('SIGKILL')
+  })
+
+  test('two worker processes share the port; start-up work ran once', async () => {
+    expect(server.workers()).toHaveLength(2)
+    const listening = server.log().split('\n').filter((line) => line.includes('"listening"'))
+    expect(listening).toHaveLength(2)
+    const heartbeat = await fetch(`${server.url}/__heartbeat__`, { headers: fresh })
+    expect(heartbeat.status).toBe(200)
+  })
+
+  test('every write is seen at once by whichever worker answers next', async () => {
+    const client = server.client()
+    for (let i = 0; i < 12; i++) {
+      const posted = await client.request('POST', '/storage/bookmarks', { body: [{ id: `r${i}`, payload: `p${i}` }], headers: fresh })
+      expect(posted.status).toBe(200)
+      const modified = ((await posted.json()) as { modified: number }).modified
+      const info = await client.request('GET', '/info/collections', { headers: fresh })
+      expect(((await info.json()) as Record<string, number>).bookmarks).toBe(modified)
+      const record = await client.request('GET', `/storage/bookmarks/r${i}`, { headers: fresh })
+      expect(((await record.json()) as { payload: string }).payload).toBe(`p${i}`)
+      const stale = await client.request('POST', '/storage/bookmarks', {
+        body: [{ id: 'x', payload: 'x' }],
+        headers: { ...fresh, 'x-if-unmodified-since': (modified - 0.01).toFixed(2) },
+      })
+      expect(stale.status).toBe(412)
+    }
+    const counts = await client.request('GET', '/info/collection_counts', { headers: fresh })
+    expect(await counts.json()).toEqual({ bookmarks: 12 })
+  })
+
+  test('a batch begun on one connection is appended and committed on others', async () => {
+    const client = server.client()
+    const created = await client.request('POST', '/storage/forms?batch=true', { body: [{ id: 'a', payload: 'A' }], headers: fresh })
+    expect(created.status).toBe(202)
+    const batch = encodeURIComponent(((await created.json()) as { batch: string }).batch)
+    for (const id of ['b', 'c', 'd']) {
+      const appended = await client.request('POST', `/storage/forms?batch=${batch}`, { body: [{ id, payload: id }], headers: fresh })
+      expect(appended.status).toBe(202)
+    }
+    const hidden = await client.request('GET', '/storage/forms', { headers: fresh })
+    expect(hidden.status).toBe(200)
+    expect(await hidden.json()).toEqual([])
+    const committed = await client.request('POST', `/storage/forms?batch=${batch}&commit=true`, { body: [], headers: fresh })
+    expect(committed.status).toBe(200)
+    for (let i = 0; i < 4; i++) {
+      const listed = await client.request('GET', '/storage/forms?sort=index', { headers: fresh })
+      expect(((await listed.json()) as string[]).sort()).toEqual(['a', 'b', 'c', 'd'])
+    }
+    const deleted = await client.request('DELETE', '/storage/forms', { headers: fresh })
+    expect(deleted.status).toBe(200)
+    for (let i = 0; i < 4; i++) {
+      const info = await client.request('GET', '/info/collections', { headers: fresh })
+      expect(Object.keys((await info.json()) as object)).not.toContain('forms')
+    }
+  })
+})
+
+describe('serve with workers = 2: supervision', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'syncserver-workers-'))
+  let server: WorkerServer
+  beforeAll(async () => {
+    server = await WorkerServer.start(`sqlite:///${join(dir, 'sync.db')}`)
+  }, 30_000)
+  afterAll(() => {
+    server?.child.kill('SIGKILL')
+  })
+
+  test('a worker that dies is logged and replaced; the port keeps answering', async () => {
+    const [victim] = server.workers()
+    process.kill(victim as number, 'SIGKILL')
+    await server.waitFor(() => server.log().includes('"worker exited; restarting it"'), 5_000)
+    await server.waitFor(() => {
+      const live = server.workers()
+      return live.length === 2 && !live.includes(victim as number)
+    }, 10_000)
+    await server.waitFor(() => server.log().split('\n').filter((line) => line.includes('"listening"')).length === 3, 10_000)
+    for (let i = 0; i < 6; i++) {
+      const response = await fetch(`${server.url}/__lbheartbeat__`, { headers: fresh })
+      expect(response.status).toBe(200)
+    }
+  }, 30_000)
+
+  test('SIGTERM lets a request in flight finish, then every worker and the supervisor exit 0', async () => {
+    const client = server.client()
+    const body = JSON.stringify([{ id: 'drained', payload: 'x'.repeat(1000) }])
+    const target = `/1.5/${client.uid}/storage/tabs`
+    const head =
+      `POST ${target} HTTP/1.1\r\nhost: ${new URL(server.url).host}\r\ncontent-type: application/json\r\n` +
+      `authorization: ${hawkAuthorization(client.credentials, { method: 'POST', url: `${server.url}${target}` })}\r\n` +
+      `content-length: ${body.length}\r\nconnection: close\r\n\r\n`
+    let answer = ''
+    const closed = Promise.withResolvers<void>()
+    const socket = await Bun.connect({
+      hostname: '127.0.0.1',
+      port: Number(new URL(server.url).port),
+      socket: {
+        data: (_socket, chunk) => void (answer += chunk.toString()),
+        close: () => closed.resolve(),
+      },
+    })
+    // Half the body now, the rest after the signal: the request is in flight while draining.
+    socket.write(head + body.slice(0, 500))
+    await Bun.sleep(200)
+    const workers = server.workers()
+    server.child.kill('SIGTERM')
+    await Bun.sleep(300)
+    socket.write(body.slice(500))
+    await closed.promise
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 200 OK')
+    expect(await server.child.exited).toBe(0)
+    for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow()
+    expect(server.log()).toContain('"stopping workers"')
+  }, 30_000)
+})

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { hawkAuthorization } from '../src/auth/hawk.ts'
+import { hawkMac } from '../src/auth/hawk.ts'
 import { mintToken, type TokenCredentials } from '../src/auth/token.ts'
+import { poolFor, type Http1Pool } from './http1.ts'
 
 export interface SyncResponse {
   status: number
@@ -10,19 +11,22 @@ export interface SyncResponse {
 
 /**
  * One simulated Firefox profile: a token minted with the server's master secret (as the
- * tokenserver would), every request Hawk-signed over its exact request line with a fresh nonce.
- * Requests go through `fetch`, which keeps connections alive across requests.
+ * tokenserver would), every request Hawk-signed over its exact request line with a fresh nonce
+ * and the current time. Requests go over the raw keep-alive client (http1.ts), shared by every
+ * user of one server.
  */
 export class SyncUser {
   readonly credentials: TokenCredentials
-  readonly endpoint: string
+  readonly #pool: Http1Pool
+  readonly #prefix: string
 
   constructor(
     serverUrl: string,
     masterSecret: string,
     readonly uid: number,
   ) {
-    this.endpoint = `${serverUrl}/1.5/${uid}`
+    this.#pool = poolFor(serverUrl)
+    this.#prefix = `/1.5/${uid}`
     this.credentials = mintToken(masterSecret, {
       uid,
       node: serverUrl,
@@ -38,13 +42,16 @@ export class SyncUser {
    * is set, because decoding half a megabyte of JSON per request would load the client, not the server.
    */
   async send(method: string, path: string, options: { body?: string; keepBody?: boolean } = {}): Promise<SyncResponse> {
-    const url = `${this.endpoint}${path}`
-    const headers: Record<string, string> = { authorization: hawkAuthorization(this.credentials, { method, url }) }
-    if (options.body !== undefined) headers['content-type'] = 'application/json'
-    const response = await fetch(url, { method, headers, body: options.body })
-    if (options.keepBody) return { status: response.status, text: await response.text() }
-    await response.arrayBuffer()
-    return { status: response.status }
+    const target = `${this.#prefix}${path}`
+    const ts = Math.floor(Date.now() / 1000)
+    const nonce = freshNonce()
+    const { host, port } = this.#pool
+    const mac = hawkMac(this.credentials.key, { ts, nonce, method, pathAndQuery: target, host, port })
+    let headers = `authorization: Hawk id="${this.credentials.id}", ts="${ts}", nonce="${nonce}", mac="${mac}"\r\n`
+    if (options.body !== undefined) headers += 'content-type: application/json\r\n'
+    const response = await this.#pool.request(method, target, headers, options.body, options.keepBody)
+    if (!options.keepBody) return { status: response.status }
+    return { status: response.status, text: response.body === undefined ? '' : Buffer.from(response.body).toString('utf8') }
   }
 
   /** Like `send`, but a status other than `expected` is an error (for seeding, not for measuring). */
@@ -56,6 +63,14 @@ export class SyncUser {
     return response.text ?? ''
   }
 }
+
+/**
+ * A nonce no earlier request used: a per-run random prefix and a counter. Random bytes per
+ * request would cost the generator a microsecond each, and the server never tracks nonces.
+ */
+const NONCE_PREFIX = randomBytes(6).toString('base64url')
+let nonces = 0
+const freshNonce = () => `${NONCE_PREFIX}${(nonces++).toString(36)}`
 
 /** `count` users with consecutive uids from `firstUid`. */
 export function makeUsers(serverUrl: string, masterSecret: string, firstUid: number, count: number): SyncUser[] {

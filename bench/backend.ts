@@ -5,7 +5,7 @@ import { LoadSeries, runLoad, type Operation } from './load.ts'
 import { mixPopulation, runMixLevel, type MixLevel } from './mix.ts'
 import type { BackendReport, MemoryFigures, ScenarioReport } from './model.ts'
 import type { Profile } from './options.ts'
-import { memoryBreakdown, peakRssMiB, resetPeakRss, rssMiB } from './proc.ts'
+import { memoryBreakdown, peakRssMiB, peakRssPerProcessMiB, processTree, resetPeakRss, rssMiB, treePssMiB } from './proc.ts'
 import { prepareStorageScenario } from './scenarios.ts'
 import type { RunningProcess } from './server.ts'
 import { median } from './stats.ts'
@@ -73,6 +73,9 @@ export async function benchEngine(engine: BenchEngine, ctx: BackendContext): Pro
     const restartMs = await restartSamples(ctx, database, secret, profile.starts.restart)
     report.startup = { freshMs, restartMs, shutdownMs: shutdown.ms, shutdownKilled: shutdown.killed }
 
+    report.mixWorkers2 = await mixWithTwoWorkers(engine, ctx, secret, memory)
+    await defaultWorkersFigures(engine, ctx, secret, report)
+
     log(`${engine.label}: tokenserver`)
     const token = await tokenserverScenario(engine, ctx, secret)
     if (token.requestsPerSecond !== undefined) token.httpCeilingRatio = token.requestsPerSecond / scenarios.httpCeiling.opsPerSecond
@@ -99,8 +102,57 @@ async function runMix(server: RunningProcess, secret: string, profile: Profile, 
         `server ${(level.cpu.serverCores ?? 0).toFixed(2)} cores, errors ${level.errors}${level.saturated ? ' (saturated)' : ''}`,
     )
     levels.push(level)
+    // Far past the latency target: higher levels would only queue longer.
+    if (level.latency.p99 > 200) break
   }
   return levels
+}
+
+/**
+ * The same mix against `workers = 2`, on a fresh database like the single-process run, so the
+ * two runs compare: the ratio of their req/s at p99 < 50 ms is what the second core buys.
+ */
+async function mixWithTwoWorkers(engine: BenchEngine, ctx: BackendContext, secret: string, memory: MemoryFigures): Promise<MixLevel[]> {
+  const database = await engine.freshDatabase()
+  try {
+    ctx.log(`${engine.label}: mix with workers = 2`)
+    const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, masterSecret: secret, workers: 2 })
+    if (!started.ok) throw new Error(`server with workers = 2 did not start: ${started.reason}`)
+    try {
+      // Ready means the first worker answers; give the second time to join.
+      await Bun.sleep(1_000)
+      resetPeakRss(started.server.pid)
+      const levels = await runMix(started.server, secret, ctx.profile, ctx.log, `${engine.label} workers=2`)
+      memory.peakPerWorkerUnderMixWorkers2MB = toMB(peakRssPerProcessMiB(started.server.pid))
+      return levels
+    } finally {
+      await started.server.stop()
+    }
+  } finally {
+    await database.drop()
+  }
+}
+
+/** Start time and idle RSS (supervisor + every worker) with `workers` left at its default. */
+async function defaultWorkersFigures(engine: BenchEngine, ctx: BackendContext, secret: string, report: BackendReport): Promise<void> {
+  const database = await engine.freshDatabase()
+  try {
+    const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, masterSecret: secret, workers: 'default' })
+    if (!started.ok) throw new Error(`server with the default workers did not start: ${started.reason}`)
+    try {
+      // The first worker answers before the others have started; wait for them too.
+      await Bun.sleep(ctx.profile.settleMs + 500)
+      report.defaultWorkers = {
+        processes: processTree(started.server.pid).length,
+        readyMs: started.server.readyMs,
+        idleTotalMB: toMB(treePssMiB(started.server.pid)),
+      }
+    } finally {
+      await started.server.stop()
+    }
+  } finally {
+    await database.drop()
+  }
 }
 
 /** Warm-up: JIT, caches, and for uploads one write per user so measured writes are updates. */

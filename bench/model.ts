@@ -35,6 +35,10 @@ export interface BackendReport {
   }
   memory?: MemoryFigures
   mix?: MixLevel[]
+  /** The same mix against `workers = 2`. */
+  mixWorkers2?: MixLevel[]
+  /** `serve` with `workers` unset (one per CPU): processes including the supervisor, start, idle memory of them all (PSS: shared pages counted once). */
+  defaultWorkers?: { processes: number; readyMs: number; idleTotalMB?: number }
   scenarios: ScenarioReport[]
   targets: TargetResult[]
 }
@@ -49,6 +53,8 @@ export interface MemoryFigures {
   /** The highest VmRSS sampled every 100 ms during the mix (a cross-check of VmHWM). */
   peakSampledMixMB?: number
   peakUnderScenariosMB?: number
+  /** The largest worker's VmHWM during the workers = 2 mix. */
+  peakPerWorkerUnderMixWorkers2MB?: number
   idleAfterLoadMB?: number
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 
 /**
@@ -41,15 +41,66 @@ export const peakRssMiB = (pid: number) => statusField(pid, 'VmHWM')
  */
 export function resetPeakRss(pid: number): boolean {
   try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5')
+    for (const member of processTree(pid)) writeFileSync(`/proc/${member}/clear_refs`, '5')
     return true
   } catch {
     return false
   }
 }
 
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
+/**
+ * A process and its descendants (a `serve` supervisor and its workers), from
+ * /proc/<pid>/task/<tid>/children; just the process where the kernel does not offer that file.
+ */
+export function processTree(pid: number): number[] {
+  const tree = [pid]
+  for (let i = 0; i < tree.length; i++) {
+    const parent = tree[i] as number
+    const tasks = readDir(`/proc/${parent}/task`) ?? []
+    for (const task of tasks) {
+      const children = read(`/proc/${parent}/task/${task}/children`)?.trim()
+      if (children) tree.push(...children.split(' ').map(Number))
+    }
+  }
+  return tree
+}
+
+function readDir(path: string): string[] | undefined {
+  try {
+    return readdirSync(path)
+  } catch {
+    return undefined
+  }
+}
+
+/** The largest VmHWM among a process tree's members: the peak of the busiest worker. */
+export function peakRssPerProcessMiB(pid: number): number | undefined {
+  const peaks = processTree(pid).map(peakRssMiB).filter((value): value is number => value !== undefined)
+  return peaks.length === 0 ? undefined : Math.max(...peaks)
+}
+
+/**
+ * Memory of a process tree (supervisor + workers) as PSS summed: each shared page (the binary's
+ * code, mapped by every worker) counted once overall instead of once per process, as RSS would.
+ */
+export function treePssMiB(pid: number): number | undefined {
+  const values = processTree(pid)
+    .map((member) => read(`/proc/${member}/smaps_rollup`)?.match(/^Pss:\s+(\d+) kB/m)?.[1])
+    .filter((value): value is string => value !== undefined)
+  return values.length === 0 ? undefined : values.reduce((sum, kib) => sum + Number(kib) / 1024, 0)
+}
+
+/**
+ * CPU seconds (user + system) of a process and its live descendants, from /proc/<pid>/stat;
+ * a worker that exited during the window takes its CPU with it (rare: only on a crash).
+ */
 function processCpuSeconds(pid: number): number | undefined {
+  const own = processOwnCpuSeconds(pid)
+  if (own === undefined) return undefined
+  return processTree(pid).slice(1).reduce((sum, child) => sum + (processOwnCpuSeconds(child) ?? 0), own)
+}
+
+function processOwnCpuSeconds(pid: number): number | undefined {
   const stat = read(`/proc/${pid}/stat`)
   if (stat === undefined) return undefined
   // The command name (field 2) may contain spaces and parentheses; fields after it are plain.
@@ -84,6 +135,9 @@ export interface CpuWindow {
   /** Cores busy with processes other than the server and the benchmark: noise in the figures. */
   otherCores?: number
 }
+
+/** The load generator used more CPU than the server: the figure may measure the generator (issue #11 marks it invalid). */
+export const generatorBound = (cpu: CpuWindow | undefined): boolean => cpu?.serverCores !== undefined && cpu.benchCores > cpu.serverCores
 
 /** Starts measuring CPU use; `stop()` answers the averages since the start. */
 export function cpuWindow(serverPid: number | undefined): { stop(): CpuWindow } {
@@ -151,13 +205,13 @@ export function cpuModel(): string {
 }
 
 /**
- * Samples a process's RSS every `intervalMs` until stopped, for a peak that does not depend on
+ * Samples the RSS of a process tree's largest member (one worker) every `intervalMs` until stopped, for a peak that does not depend on
  * VmHWM being resettable.
  */
 export function sampleRss(pid: number, intervalMs = 100): { stop(): number | undefined } {
   let peak: number | undefined
   const take = () => {
-    const rss = rssMiB(pid)
+    const rss = Math.max(...processTree(pid).map((member) => rssMiB(member) ?? 0))
     if (rss !== undefined) peak = Math.max(peak ?? 0, rss)
   }
   take()

@@ -1,6 +1,6 @@
 import type { LoadResult } from './load.ts'
 import { highestUnsaturated, type MixLevel } from './mix.ts'
-import type { CpuWindow } from './proc.ts'
+import { generatorBound, type CpuWindow } from './proc.ts'
 import type { BackendReport, RunReport, ScenarioReport, TargetResult } from './model.ts'
 import { errorCounts, median } from './stats.ts'
 
@@ -45,7 +45,10 @@ function renderBackend(backend: BackendReport, binaryBytes?: number): string[] {
   }
   if (backend.mix !== undefined && backend.mix.length > 0) {
     const think = backend.mix[0]?.thinkMs ?? 0
-    lines.push('', '### Realistic mix', '', `Concurrency = profiles syncing at once, each thinking ~${think} ms (exponential) between syncs; a level is saturated when the server uses ≥ 0.9 cores or the machine (steal included) ≥ 90 %, and so is every level after it. "Other processes" is CPU used by neither the server nor the benchmark: noise from sharing the machine.`, '', ...mixTables(backend.mix))
+    lines.push('', '### Realistic mix (workers = 1)', '', `Concurrency = profiles syncing at once, each thinking ~${think} ms (exponential) between syncs; a level is saturated when the server uses ≥ 0.9 cores or the machine (steal included) ≥ 90 %, and so is every level after it. "Other processes" is CPU used by neither the server nor the benchmark: noise from sharing the machine.`, '', ...mixTables(backend.mix))
+  }
+  if (backend.mixWorkers2 !== undefined && backend.mixWorkers2.length > 0) {
+    lines.push('', '### Realistic mix (workers = 2)', '', 'The same mix on a fresh database against `serve` with two worker processes; server CPU is the supervisor and both workers. "Saturated" still means ≥ 0.9 cores, so read the p99 column.', '', ...mixTables(backend.mixWorkers2))
   }
   lines.push('', '### Resources', '', ...resources(backend, binaryBytes))
   if (backend.targets.length > 0) lines.push('', '### Targets', '', ...targetTable(backend.targets))
@@ -117,6 +120,10 @@ function resources(backend: BackendReport, binaryBytes?: number): string[] {
       lines.push(`- SIGTERM → exit after the load: ${fmtMs(startup.shutdownMs)} ms${startup.shutdownKilled ? ' (**ignored SIGTERM; killed after the grace period**)' : ''}`)
     }
   }
+  const d = backend.defaultWorkers
+  if (d !== undefined) {
+    lines.push(`- With \`workers\` unset (one per CPU): ${d.processes} processes (supervisor + ${d.processes - 1} workers), first 200 after ${fmtMs(d.readyMs)} ms, idle memory of them all (PSS, shared code counted once) **${d.idleTotalMB === undefined ? 'n/a' : `${d.idleTotalMB.toFixed(1)} MB`}**`)
+  }
   const m = backend.memory
   if (m !== undefined) {
     const mb = (value: number | undefined) => (value === undefined ? 'n/a' : `${value.toFixed(1)} MB`)
@@ -162,6 +169,13 @@ function spread(trials: readonly number[] | undefined): string {
 const fmtNumber = (value: number) => (Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1))
 const fmtPct = (ratio: number | undefined) => (ratio === undefined ? '' : `${(ratio * 100).toFixed(0)} %`)
 const fmtCores = (cores: number | undefined) => (cores === undefined ? 'n/a' : `${cores.toFixed(2)} cores`)
-/** Cores used by the server and by the load generator (this process) over the measured window. */
+/**
+ * Cores used by the server and by the load generator (this process) over the measured window.
+ * A figure for which the generator burnt more CPU than the server may measure the generator,
+ * not the server: it is marked invalid.
+ */
 const cpuPair = (cpu: CpuWindow | undefined) =>
-  cpu === undefined ? 'n/a' : `${cpu.serverCores === undefined ? 'n/a' : cpu.serverCores.toFixed(2)} / ${cpu.benchCores.toFixed(2)}`
+  cpu === undefined
+    ? 'n/a'
+    : `${cpu.serverCores === undefined ? 'n/a' : cpu.serverCores.toFixed(2)} / ${cpu.benchCores.toFixed(2)}${generatorBound(cpu) ? ' **invalid: generator > server**' : ''}`
+

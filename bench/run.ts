@@ -15,6 +15,7 @@ import { parseCli } from './options.ts'
 import { cpuCount, cpuModel } from './proc.ts'
 import { renderMarkdown } from './report.ts'
 import { renderLatencySvg } from './svg.ts'
+import { crossEngineTargets } from './targets.ts'
 
 const ROOT = resolve(import.meta.dir, '..')
 const DEFAULT_BINARY = join(ROOT, 'dist', 'syncserver')
@@ -52,6 +53,7 @@ async function main(): Promise<number> {
     report.backends.push(backend)
   }
 
+  crossEngineTargets(report.backends)
   const markdown = renderMarkdown(report)
   mkdirSync(RESULTS, { recursive: true })
   writeFileSync(join(RESULTS, 'latest.md'), markdown)

@@ -8,6 +8,8 @@ export interface SyncServerOptions {
   masterSecret: string
   /** Extra SYNC_* settings, e.g. the tokenserver's. Storage-only when absent. */
   env?: Record<string, string>
+  /** `workers` (SYNC_WORKERS): 1 by default, so figures compare with a single process; 'default' leaves it unset (one per CPU). */
+  workers?: number | 'default'
 }
 
 /**
@@ -23,6 +25,7 @@ export async function startSyncServer(options: SyncServerOptions): Promise<Start
     SYNC_MASTER_SECRET: options.masterSecret,
     SYNC_SYNCSTORAGE__DATABASE_URL: options.databaseUrl,
     SYNC_TOKENSERVER__ENABLED: 'false',
+    ...(options.workers === 'default' ? {} : { SYNC_WORKERS: String(options.workers ?? 1) }),
     ...options.env,
   }
   return startProcess({ cmd: options.command ?? [options.binary, 'serve'], env: { ...withoutSyncVariables(), ...env }, port, readyPath: '/__lbheartbeat__' })

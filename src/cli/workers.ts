@@ -75,6 +75,7 @@ export async function superviseWorkers(settings: Settings, count: number): Promi
   let port = settings.port
 
   const spawn = (slot: WorkerSlot, prepared: boolean): Promise<ReadyMessage | undefined> => {
+    if (stopping) return Promise.resolve(undefined)
     const ready = Promise.withResolvers<ReadyMessage | undefined>()
     slot.startedAt = Date.now()
     const child = Bun.spawn(selfCommand(), {
@@ -97,17 +98,6 @@ export async function superviseWorkers(settings: Settings, count: number): Promi
     return ready.promise
   }
 
-  const [first, ...others] = slots as [WorkerSlot, ...WorkerSlot[]]
-  const firstReady = await spawn(first, false)
-  if (firstReady === undefined) {
-    stopping = true
-    return (await first.child?.exited) || 1
-  }
-  // Port 0 picks a free port once; every other worker joins the one the first got.
-  port = firstReady.port
-  await Promise.all(others.map((slot) => spawn(slot, true)))
-  logger.info('workers started', { workers: count, pids: slots.map((slot) => slot.child?.pid).join(','), port })
-
   const done = Promise.withResolvers<number>()
   const stop = (signal: string) => {
     if (stopping) return
@@ -115,12 +105,27 @@ export async function superviseWorkers(settings: Settings, count: number): Promi
     logger.info('stopping workers', { signal })
     const children = slots.flatMap((slot) => (slot.child === undefined ? [] : [slot.child]))
     for (const child of children) child.kill('SIGTERM')
-    void Promise.all(children.map((child) => child.exited)).then((codes) => done.resolve(codes.every((code) => code === 0) ? 0 : 1))
+    // A worker still starting has no handler yet and dies of the signal itself: stopped as asked.
+    const clean = (child: Subprocess) => child.exitCode === 0 || child.signalCode === 'SIGTERM'
+    void Promise.all(children.map((child) => child.exited)).then(() => done.resolve(children.every(clean) ? 0 : 1))
   }
+  // Installed before the first spawn: a signal during start-up must stop the workers already running.
   process.removeAllListeners('SIGTERM')
   process.removeAllListeners('SIGINT')
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+
+  const [first, ...others] = slots as [WorkerSlot, ...WorkerSlot[]]
+  const firstReady = await spawn(first, false)
+  if (stopping) return done.promise
+  if (firstReady === undefined) {
+    stopping = true
+    return (await first.child?.exited) || 1
+  }
+  // Port 0 picks a free port once; every other worker joins the one the first got.
+  port = firstReady.port
+  await Promise.all(others.map((slot) => spawn(slot, true)))
+  if (!stopping) logger.info('workers started', { workers: count, pids: slots.map((slot) => slot.child?.pid).join(','), port })
   return done.promise
 }
 

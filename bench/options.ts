@@ -43,21 +43,25 @@ export interface CliOptions {
   /** A binary to measure instead of dist/syncserver (e.g. an experimental build); implies --no-build. */
   binary?: string
   engines: EngineName[]
+  /** `--scale`: the data-growth benchmark (scale.ts) instead of the regular run. */
+  scale: boolean
 }
 
 const ALL_ENGINES: EngineName[] = ['sqlite', 'postgres', 'mysql']
 
-const USAGE = `usage: bun run bench [--quick] [--no-build] [--engines=sqlite,postgres,mysql] [--binary=PATH]
+const USAGE = `usage: bun run bench [--quick | --scale] [--no-build] [--engines=sqlite,postgres,mysql] [--binary=PATH]
   --quick      smoke-check durations (CI); numbers are indicative only
+  --scale      per-user operations at 1×, 10×, 100× data (5 M records; long, on demand only)
   --no-build   use the existing dist/syncserver instead of running \`bun run build\`
   --engines    which storage engines to try (default: all; unreachable ones are skipped)
   --binary=P   measure the binary at P instead of building dist/syncserver`
 
 export function parseCli(args: readonly string[]): CliOptions {
-  const options: CliOptions = { profile: profiles.full, build: true, engines: ALL_ENGINES }
+  const options: CliOptions = { profile: profiles.full, build: true, engines: ALL_ENGINES, scale: false }
   for (const arg of args) {
     if (arg === '--quick') options.profile = profiles.quick
     else if (arg === '--no-build') options.build = false
+    else if (arg === '--scale') options.scale = true
     else if (arg.startsWith('--engines=')) options.engines = parseEngines(arg.slice('--engines='.length))
     else if (arg.startsWith('--binary=')) {
       options.binary = arg.slice('--binary='.length)

@@ -12,6 +12,7 @@ import { benchEngine } from './backend.ts'
 import { engines } from './engines.ts'
 import type { RunReport } from './model.ts'
 import { parseCli } from './options.ts'
+import { runScale } from './scale.ts'
 import { cpuCount, cpuModel } from './proc.ts'
 import { renderMarkdown } from './report.ts'
 import { renderLatencySvg } from './svg.ts'
@@ -29,6 +30,7 @@ async function main(): Promise<number> {
   const built = resolve(options.binary ?? DEFAULT_BINARY)
   const buildMs = options.build ? build() : undefined
   const binary = snapshot(built)
+  if (options.scale) return runScale(binary, options.engines)
 
   const report: RunReport = {
     generatedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),

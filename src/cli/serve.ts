@@ -14,7 +14,11 @@ export const serveCommand: Command = {
     if (workers > 1) return superviseWorkers(settings, workers)
     const { startServer } = await import('../server.ts')
     const server = await startServer(settings, { reusePort: worker, skipNodeBootstrap: startWorkDone() })
+    let stopping = false
     const stop = (signal: string) => {
+      // A worker under systemd gets SIGTERM twice (from the unit's cgroup and its supervisor).
+      if (stopping) return
+      stopping = true
       server.logger.info('shutting down', { signal })
       server.stop().then(
         () => process.exit(0),
@@ -27,8 +31,8 @@ export const serveCommand: Command = {
     // Installed after every driver import: Spanner's own handlers would keep the process alive.
     process.removeAllListeners('SIGTERM')
     process.removeAllListeners('SIGINT')
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
     if (worker) reportReady(Number(new URL(server.url).port), stop)
     // Start-up garbage (configuration, migrations, schemas) would otherwise stay resident until
     // traffic triggers a collection, and an idle self-hosted server may see none for hours.

@@ -77,17 +77,22 @@ export async function superviseWorkers(settings: Settings, count: number): Promi
   const spawn = (slot: WorkerSlot, prepared: boolean): Promise<ReadyMessage | undefined> => {
     if (stopping) return Promise.resolve(undefined)
     const ready = Promise.withResolvers<ReadyMessage | undefined>()
+    let listened = false
     slot.startedAt = Date.now()
     const child = Bun.spawn(selfCommand(), {
       env: { ...process.env, ...workerEnvironment(settings, slot.number, port, prepared, startedAt) },
       stdio: ['ignore', 'inherit', 'inherit'],
       serialization: 'json',
-      ipc: (message) => ready.resolve(message as ReadyMessage),
+      ipc: (message) => {
+        listened = true
+        ready.resolve(message as ReadyMessage)
+      },
     })
     slot.child = child
     void child.exited.then((code) => {
       ready.resolve(undefined)
-      if (stopping || slot.child !== child) return
+      // The first worker failing to start is the start failing: reported below, not retried.
+      if (stopping || slot.child !== child || (!prepared && !listened)) return
       const lived = Date.now() - slot.startedAt
       slot.restartDelayMs = lived > HEALTHY_AFTER_MS ? 0 : Math.min(Math.max(slot.restartDelayMs * 2, 100), MAX_RESTART_DELAY_MS)
       logger.error('worker exited; restarting it', { worker: slot.number, pid: child.pid, code, signal: child.signalCode ?? undefined, restart_in_ms: slot.restartDelayMs })

@@ -59,7 +59,8 @@ describe.skipIf(!available)('linux-arm64 release binary under qemu-user', () => 
     server = await startServerProcess({
       command: emulated('serve'),
       cwd: dir,
-      env: { ...env, SYNC_HOST: '127.0.0.1', SYNC_PORT: String(port), SYNC_TOKENSERVER__ENABLED: 'false' },
+      // One process: a supervisor would re-execute the arm64 binary, which only qemu (not the host) can run.
+      env: { ...env, SYNC_HOST: '127.0.0.1', SYNC_PORT: String(port), SYNC_TOKENSERVER__ENABLED: 'false', SYNC_WORKERS: '1' },
       port,
       readyTimeoutMs: EMULATED_TIMEOUT_MS / 2,
     })

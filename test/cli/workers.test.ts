@@ -217,3 +217,23 @@ describe('serve with workers = 2: supervision', () => {
     expect(server.log()).toContain('"stopping workers"')
   }, 30_000)
 })
+
+test('serve with workers = 2 whose first worker cannot start exits non-zero without restarting it', async () => {
+  const port = await freePort()
+  const child = Bun.spawn([process.execPath, ENTRY, 'serve'], {
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      SYNC_PORT: String(port),
+      SYNC_WORKERS: '2',
+      SYNC_MASTER_SECRET: 'x'.repeat(32),
+      SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:////proc/no-such-place/sync.db',
+      SYNC_TOKENSERVER__ENABLED: 'false',
+    },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const [code, stdout, stderr] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()])
+  expect(code).not.toBe(0)
+  expect(stdout + stderr).not.toContain('restarting')
+}, 30_000)

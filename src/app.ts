@@ -3,6 +3,7 @@ import { TokenVerifier } from './auth/token.ts'
 import type { Settings } from './config/settings.ts'
 import type { StorageBackend } from './db/types.ts'
 import { createStorageApi } from './storage/api.ts'
+import { withinBackend } from './storage/limits.ts'
 import type { AppEnv } from './http/env.ts'
 import type { Logger } from './http/logger.ts'
 import { cors } from './http/middleware/cors.ts'
@@ -58,7 +59,7 @@ export function createApp({ settings, logger, storage, tokenserver }: AppParts):
       createStorageApi(
         {
           backend: storage,
-          limits: settings.syncstorage.limits,
+          limits: withinBackend(settings.syncstorage.limits, storage.limits),
           quota: {
             enabled: settings.syncstorage.enable_quota,
             enforced: settings.syncstorage.enforce_quota,

@@ -28,6 +28,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
         runMigrations: settings.syncstorage.run_migrations,
         poolMaxSize: settings.syncstorage.database_pool_max_size,
         connectionTimeoutSeconds: settings.syncstorage.database_pool_connection_timeout,
+        quotaTotals: settings.syncstorage.enable_quota,
       })
     : undefined
   const tokenserver = settings.tokenserver.enabled ? await openTokenserver(settings, logger, options.skipNodeBootstrap === true) : undefined

@@ -32,16 +32,13 @@ export async function resolveSettings(raw: RawSettings): Promise<Settings> {
   const storageLocation = parseDatabaseUrl(raw.syncstorage.database_url)
   const publicUrl = raw.public_url ?? `http://${displayHost(raw.host)}:${raw.port}`
   const secret = await resolveMasterSecret(raw, storageLocation)
-  const limits = { ...raw.syncstorage.limits }
-  // Spanner cannot commit more than 100 MB in one transaction (config.md §3.1).
-  if (storageLocation.engine === 'spanner') limits.max_total_bytes = Math.min(limits.max_total_bytes, 100_000_000)
   return {
     ...raw,
     master_secret: secret.value,
     masterSecretSource: secret.source,
     initNodeConfigured: raw.tokenserver.init_node_url !== undefined || raw.public_url !== undefined,
     public_url: publicUrl,
-    syncstorage: { ...raw.syncstorage, limits },
+    syncstorage: raw.syncstorage,
     tokenserver: {
       ...raw.tokenserver,
       database_url: raw.tokenserver.database_url || raw.syncstorage.database_url,

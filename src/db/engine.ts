@@ -10,16 +10,32 @@ export interface PoolSettings {
   connectionTimeoutSeconds: number
 }
 
-export type OpenOptions = MigrationOptions & PoolSettings
+export interface StorageOptions {
+  /**
+   * Keep the per-collection byte and record totals that quota reads (`enable_quota`): the
+   * backend refreshes them before each write commits. Off, they are left alone.
+   */
+  quotaTotals?: boolean
+}
+
+export type OpenOptions = MigrationOptions & PoolSettings & StorageOptions
 
 /**
- * What one database engine offers: its storage and tokenserver schemas, each opened (migrated
- * first, or refused when outdated) or migrated. `target` is a file path for SQLite, a URL for
- * the server engines.
+ * What a storage engine offers: its storage opened (schema brought up to date first, or refused
+ * when outdated) or its schema brought up to date. How is the engine's business: the SQL
+ * engines apply embedded Drizzle migrations; an engine with its own DDL tool runs that.
+ * `target` is a file path for SQLite, a URL for the server engines.
  */
-export interface Engine {
+export interface StorageEngine {
   openStorage(target: string, options: OpenOptions): Promise<StorageBackend>
   migrateStorage(target: string): Promise<MigrationReport>
+}
+
+/** What an engine that can hold the tokenserver's tables offers (not every storage engine can). */
+export interface TokenserverEngine {
   openTokenserver(target: string, options: OpenOptions): Promise<TokenserverDb>
   migrateTokenserver(target: string): Promise<MigrationReport>
 }
+
+/** The SQL engines hold both. */
+export type Engine = StorageEngine & TokenserverEngine

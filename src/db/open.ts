@@ -1,4 +1,4 @@
-import type { Engine, OpenOptions } from './engine.ts'
+import type { Engine, OpenOptions, StorageEngine, TokenserverEngine } from './engine.ts'
 import type { MigrationReport } from './migrations/apply.ts'
 import type { TokenserverDb } from './tokenserver-types.ts'
 import type { StorageBackend } from './types.ts'
@@ -6,11 +6,8 @@ import { parseDatabaseUrl } from './url.ts'
 
 export type OpenDatabaseOptions = Pick<OpenOptions, 'runMigrations'> & Partial<OpenOptions>
 
-/**
- * The one place that picks an engine from a database URL. Drivers load lazily, so a server on
- * SQLite never pays for postgres.js, mysql2 or Spanner at start.
- */
-async function engineFor(url: string, subject: 'storage' | 'tokenserver'): Promise<{ engine: Engine; target: string }> {
+/** The SQL engines, by the engine a URL names; each loads its driver only when asked for. */
+async function sqlEngineFor(url: string): Promise<{ engine: Engine; target: string } | undefined> {
   const location = parseDatabaseUrl(url)
   switch (location.engine) {
     case 'sqlite':
@@ -20,13 +17,27 @@ async function engineFor(url: string, subject: 'storage' | 'tokenserver'): Promi
     case 'mysql':
       return { engine: (await import('./mysql/open.ts')).mysqlEngine, target: location.url }
     case 'spanner':
-      throw new Error(
-        subject === 'storage'
-          ? 'the spanner storage backend is not implemented (no Spanner emulator to test it against); use a sqlite:///, postgres:// or mysql:// URL'
-          : // Spanner deployments keep their tokenserver tables in MySQL or PostgreSQL, never in Spanner.
-            'the tokenserver database cannot be spanner; set tokenserver.database_url to a sqlite:///, postgres:// or mysql:// URL',
-      )
+      return undefined
   }
+}
+
+/**
+ * The one place that picks a storage engine from a database URL. Drivers load lazily, so a
+ * server on SQLite never pays for postgres.js, mysql2 or Spanner at start.
+ */
+async function storageEngineFor(url: string): Promise<{ engine: StorageEngine; target: string }> {
+  const sql = await sqlEngineFor(url)
+  if (sql !== undefined) return sql
+  throw new Error(
+    'the spanner storage backend is not implemented (no Spanner emulator to test it against); use a sqlite:///, postgres:// or mysql:// URL',
+  )
+}
+
+/** The tokenserver's tables live in a SQL engine only (Spanner deployments keep them in MySQL or PostgreSQL). */
+async function tokenserverEngineFor(url: string): Promise<{ engine: TokenserverEngine; target: string }> {
+  const sql = await sqlEngineFor(url)
+  if (sql !== undefined) return sql
+  throw new Error('the tokenserver database cannot be spanner; set tokenserver.database_url to a sqlite:///, postgres:// or mysql:// URL')
 }
 
 const withPoolDefaults = (options: OpenDatabaseOptions): OpenOptions => ({
@@ -36,23 +47,23 @@ const withPoolDefaults = (options: OpenDatabaseOptions): OpenOptions => ({
 })
 
 export async function openStorage(url: string, options: OpenDatabaseOptions): Promise<StorageBackend> {
-  const { engine, target } = await engineFor(url, 'storage')
+  const { engine, target } = await storageEngineFor(url)
   return engine.openStorage(target, withPoolDefaults(options))
 }
 
 /** Applies the storage migrations (adopting a syncstorage-rs schema); reports what it did. */
 export async function migrateStorage(url: string): Promise<MigrationReport> {
-  const { engine, target } = await engineFor(url, 'storage')
+  const { engine, target } = await storageEngineFor(url)
   return engine.migrateStorage(target)
 }
 
 export async function openTokenserverDb(url: string, options: OpenDatabaseOptions): Promise<TokenserverDb> {
-  const { engine, target } = await engineFor(url, 'tokenserver')
+  const { engine, target } = await tokenserverEngineFor(url)
   return engine.openTokenserver(target, withPoolDefaults(options))
 }
 
 /** Applies the tokenserver migrations (adopting a syncstorage-rs schema); reports what it did. */
 export async function migrateTokenserverDb(url: string): Promise<MigrationReport> {
-  const { engine, target } = await engineFor(url, 'tokenserver')
+  const { engine, target } = await tokenserverEngineFor(url)
   return engine.migrateTokenserver(target)
 }

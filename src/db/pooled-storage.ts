@@ -1,4 +1,5 @@
 import { CollectionIds, type ResolvedCollection } from './collection-ids.ts'
+import type { StorageOptions } from './engine.ts'
 import type { StorageSql } from './storage-sql.ts'
 import { nowMillis, type Millis } from './timestamps.ts'
 import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageTx, TransactionRequest } from './types.ts'
@@ -172,7 +173,8 @@ export abstract class PooledTx<Statement> {
     return row === undefined ? null : this.toBso(row)
   }
 
-  async refreshCollectionTotals(): Promise<void> {
+  /** Quota bookkeeping: the transaction collection's live bytes and count, as it leaves them. */
+  async refreshTotals(): Promise<void> {
     this.requireCollection()
     await this.execute(this.common.refreshTotals, this.key({ now: this.at(this.timestamp) }))
   }
@@ -206,6 +208,7 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
   constructor(
     protected readonly pool: SessionPool<Session>,
     private readonly driver: StorageEngine<Session, Tx>,
+    private readonly options: StorageOptions = {},
   ) {}
   /**
    * Begins the transaction and takes the lock of `collection` (the one the request names; none
@@ -222,6 +225,7 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
         const resolved = await this.open(tx, request, request.mode === 'wipe' ? undefined : request.collection)
         tx.working = true
         const result = await work(tx)
+        if (this.options.quotaTotals && request.mode === 'write') await tx.refreshTotals()
         await tx.commit()
         this.collectionIds.committed(resolved)
         return result

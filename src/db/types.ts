@@ -105,9 +105,11 @@ export interface StorageTx {
   /** Applies the staged records with T (modified = T for each), moves the collection, deletes the batch. */
   commitBatch(batchId: string): Promise<void>
 
-  /** Quota bookkeeping: recompute the transaction collection's total_bytes and count. */
-  refreshCollectionTotals(): Promise<void>
-  /** Quota usage: SUM(total_bytes) over the user's collections. */
+  /**
+   * Quota usage: the bytes the user's collections held when their last write committed. The
+   * backend keeps these totals itself (refreshed before every write transaction commits) when
+   * opened with `quotaTotals`; otherwise they are not maintained, as in the reference.
+   */
   quotaUsage(): Promise<number>
 }
 
@@ -148,8 +150,18 @@ export interface PoolStatus {
  * - **Bytes are the client's.** Usage, quota and staged sizes count the UTF-8 bytes of the
  *   payload as sent, whatever the engine stores to hold it.
  */
+/** Limits an engine imposes; the configured ones are lowered to these (storage/limits.ts). */
+export interface BackendLimits {
+  /** Payload bytes one batch commit may write (Spanner: 100 MB per commit). */
+  maxTotalBytes?: number
+  /** Records one batch commit may write (Spanner: mutations per commit). */
+  maxTotalRecords?: number
+}
+
 export interface StorageBackend {
   readonly engine: 'sqlite' | 'postgres' | 'mysql' | 'spanner'
+  /** What this engine cannot go beyond, whatever the configuration says; absent when nothing. */
+  readonly limits?: BackendLimits
   /**
    * Runs `work` in one transaction (see the contract above). A write transaction holds the
    * (user, collection) write lock and refuses with a `conflict` SyncError when the

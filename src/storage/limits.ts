@@ -1,4 +1,5 @@
 import type { StorageLimits } from '../config/schema.ts'
+import type { BackendLimits } from '../db/types.ts'
 
 /** The limits that apply to one collection: the globals, overridden per collection (config.md §3.1). */
 export interface CollectionLimits {
@@ -19,6 +20,19 @@ export function limitsFor(limits: StorageLimits, collection: string): Collection
     maxRequestBytes: override?.max_request_bytes ?? limits.max_request_bytes,
     maxTotalBytes: limits.max_total_bytes,
     maxTotalRecords: limits.max_total_records,
+  }
+}
+
+/**
+ * The configured limits, lowered to what the backend can hold (StorageBackend.limits): what
+ * every request checks and what info/configuration publishes, so clients never send more.
+ */
+export function withinBackend(limits: StorageLimits, backend: BackendLimits | undefined): StorageLimits {
+  if (backend === undefined) return limits
+  return {
+    ...limits,
+    max_total_bytes: Math.min(limits.max_total_bytes, backend.maxTotalBytes ?? Infinity),
+    max_total_records: Math.min(limits.max_total_records, backend.maxTotalRecords ?? Infinity),
   }
 }
 

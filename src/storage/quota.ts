@@ -5,7 +5,7 @@ import type { StorageDeps } from './context.ts'
 /**
  * Quota (storage-api.md §14), off unless `enable_quota`: usage is the user's stored total
  * before the write (so one write may cross the limit); enforced as 403 / code 14 only with
- * `enforce_quota`, otherwise a warning.
+ * `enforce_quota`, otherwise a warning. The backend keeps the totals (opened with `quotaTotals`).
  */
 export async function checkQuota(
   deps: StorageDeps,
@@ -18,9 +18,4 @@ export async function checkQuota(
   if (usage < deps.quota.limit) return
   if (deps.quota.enforced) throw new SyncError('overQuota', 'over quota')
   deps.logger.warn('user over quota', { collection, usage, limit: deps.quota.limit })
-}
-
-/** After a write, keep the per-collection totals that quota reads. */
-export async function refreshTotals(deps: StorageDeps, tx: StorageTx): Promise<void> {
-  if (deps.quota.enabled) await tx.refreshCollectionTotals()
 }

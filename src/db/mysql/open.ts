@@ -15,7 +15,7 @@ const storage = migratedSchema(mysqlMigrationAccess, 'storage', embeddedMigratio
 const tokenserver = migratedSchema(mysqlMigrationAccess, 'tokenserver', embeddedMigrations('mysql-tokenserver'))
 
 export const mysqlEngine: Engine = {
-  openStorage: (url, options) => storage.open(url, options, () => new MysqlStorage(new MysqlPool(url, options))),
+  openStorage: (url, options) => storage.open(url, options, () => new MysqlStorage(new MysqlPool(url, options), options)),
   migrateStorage: storage.migrate,
   openTokenserver: (url, options) => tokenserver.open(url, options, () => new MysqlTokenserver(new MysqlPool(url, options))),
   migrateTokenserver: tokenserver.migrate,

@@ -1,6 +1,7 @@
 import { SyncError } from '../../errors.ts'
 import { decodeIntegerBatchId, encodeIntegerBatchId, isWellFormedIntegerBatchId } from '../batch-id.ts'
 import { collectionRows, type CollectionRows, type ResolvedCollection } from '../collection-ids.ts'
+import type { StorageOptions } from '../engine.ts'
 import { mergeWrites, PooledStorage, PooledTx } from '../pooled-storage.ts'
 import { allocateBatchNumber, batchIsLive, recordExpiry, TOMBSTONE, writeTimestampAfter, writtenPayloadBytes } from '../rules.ts'
 import { nowMillis, type Millis } from '../timestamps.ts'
@@ -33,8 +34,8 @@ const collectionRowsOf = (tx: MysqlTx): CollectionRows =>
 export class MysqlStorage extends PooledStorage<MysqlSession, MysqlTx> implements StorageBackend {
   readonly engine = 'mysql'
 
-  constructor(pool: MysqlPool) {
-    super(pool, { newTx: (session, uid) => new MysqlTx(session, uid), isConnectionLost, translate: translateMysqlError })
+  constructor(pool: MysqlPool, options: StorageOptions = {}) {
+    super(pool, { newTx: (session, uid) => new MysqlTx(session, uid), isConnectionLost, translate: translateMysqlError }, options)
   }
 
   /**

@@ -14,7 +14,7 @@ const storage = migratedSchema(postgresMigrationAccess, 'storage', embeddedMigra
 const tokenserver = migratedSchema(postgresMigrationAccess, 'tokenserver', embeddedMigrations('postgres-tokenserver'))
 
 export const postgresEngine: Engine = {
-  openStorage: (url, options) => storage.open(url, options, () => new PostgresStorage(new PostgresPool(url, options))),
+  openStorage: (url, options) => storage.open(url, options, () => new PostgresStorage(new PostgresPool(url, options), options)),
   migrateStorage: storage.migrate,
   openTokenserver: (url, options) => tokenserver.open(url, options, () => new PostgresTokenserver(new PostgresPool(url, options))),
   migrateTokenserver: tokenserver.migrate,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { collectionRows, type CollectionRows, type ResolvedCollection } from '../collection-ids.ts'
+import type { StorageOptions } from '../engine.ts'
 import { mergeWrites, PooledStorage, PooledTx } from '../pooled-storage.ts'
 import { batchExpiry, recordExpiry, writeTimestampAfter } from '../rules.ts'
 import { nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
@@ -23,8 +24,8 @@ const UUID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[
 export class PostgresStorage extends PooledStorage<PgSession, PostgresTx> implements StorageBackend {
   readonly engine = 'postgres'
 
-  constructor(pool: PostgresPool) {
-    super(pool, { newTx: (session, uid) => new PostgresTx(session, uid), isConnectionLost, translate: translatePgError })
+  constructor(pool: PostgresPool, options: StorageOptions = {}) {
+    super(pool, { newTx: (session, uid) => new PostgresTx(session, uid), isConnectionLost, translate: translatePgError }, options)
   }
 
   /** BEGIN and the collection lock; returns the collection a write resolved. */

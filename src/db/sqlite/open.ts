@@ -10,7 +10,7 @@ const tokenserver = migratedSchema(sqliteMigrationAccess, 'tokenserver', embedde
 
 /** SQLite: storage and tokenserver on one file share one connection, so they never lock each other out. */
 export const sqliteEngine: Engine = {
-  openStorage: (path, options) => storage.open(path, options, (connection) => new SqliteStorage(connection)),
+  openStorage: (path, options) => storage.open(path, options, (connection) => new SqliteStorage(connection, options)),
   migrateStorage: storage.migrate,
   openTokenserver: (path, options) => tokenserver.open(path, options, (connection) => new SqliteTokenserver(connection)),
   migrateTokenserver: tokenserver.migrate,

@@ -1,4 +1,5 @@
 import { drizzle } from 'drizzle-orm/bun-sqlite'
+import type { StorageOptions } from '../engine.ts'
 import { collectionRows, CollectionIds, type CollectionRows, type ResolvedCollection } from '../collection-ids.ts'
 import { decodeIntegerBatchId, encodeIntegerBatchId, isWellFormedIntegerBatchId } from '../batch-id.ts'
 import { allocateBatchNumber, batchIsLive, recordExpiry, TOMBSTONE, writeTimestampAfter, writtenPayloadBytes } from '../rules.ts'
@@ -34,7 +35,10 @@ export class SqliteStorage implements StorageBackend {
   private readonly userCollections: UserCollectionsCache
   private readonly begin: { read: () => void; write: () => void; commit: () => void; rollback: () => void }
 
-  constructor(private readonly connection: SqliteConnection) {
+  constructor(
+    private readonly connection: SqliteConnection,
+    private readonly options: StorageOptions = {},
+  ) {
     this.statements = prepareStatements(drizzle({ client: connection.client }), connection.client)
     this.userCollections = UserCollectionsCache.of(connection)
     this.collectionRows = collectionRows(
@@ -65,6 +69,7 @@ export class SqliteStorage implements StorageBackend {
       try {
         const { tx, collection } = await this.open(request)
         const result = await work(tx)
+        if (this.options.quotaTotals && request.mode === 'write') tx.refreshTotals()
         this.begin.commit()
         this.collectionIds.committed(collection)
         return result
@@ -335,7 +340,8 @@ class SqliteTx implements StorageTx {
     this.statements.deleteBatch.run(key)
   }
 
-  async refreshCollectionTotals(): Promise<void> {
+  /** Quota bookkeeping: the transaction collection's live bytes and count, as it leaves them. */
+  refreshTotals(): void {
     this.statements.refreshTotals.run(this.key(this.writeCollection, { now: this.timestamp }))
   }
 

@@ -7,7 +7,7 @@ import type { StorageDeps } from '../context.ts'
 import { checkPrecondition } from '../headers.ts'
 import { largestRequestBytes, limitsFor } from '../limits.ts'
 import { paths } from '../paths.ts'
-import { checkQuota, refreshTotals } from '../quota.ts'
+import { checkQuota } from '../quota.ts'
 import { bsoIdParam, collectionParam, preconditionOf, queryOf } from '../request.ts'
 import { bsoJson, jsonResponse } from '../responses.ts'
 import { formatTimestamp } from '../../wire-timestamp.ts'
@@ -48,7 +48,6 @@ async function putBso(c: Context<AppEnv>, deps: StorageDeps): Promise<Response> 
     checkPrecondition(precondition, await tx.bsoTimestamp(id))
     await checkQuota(deps, tx, collection)
     await tx.putBsos([write])
-    await refreshTotals(deps, tx)
     return jsonResponse(formatTimestamp(tx.timestamp), { lastModified: tx.timestamp })
   })
 }
@@ -62,7 +61,6 @@ function deleteBso(c: Context<AppEnv>, deps: StorageDeps): Promise<Response> {
     const lastModified = await tx.bsoTimestamp(id)
     checkPrecondition(precondition, lastModified)
     if (!(await tx.deleteBso(id))) throw new SyncError('notFound', 'no such BSO')
-    await refreshTotals(deps, tx)
     return jsonResponse(`{"modified":${formatTimestamp(tx.timestamp)}}`, { lastModified })
   })
 }

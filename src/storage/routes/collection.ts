@@ -9,7 +9,6 @@ import type { CollectionQuery } from '../query.ts'
 import { collectionParam, preconditionOf, queryOf } from '../request.ts'
 import { bsoJson, jsonResponse } from '../responses.ts'
 import { formatTimestamp } from '../../wire-timestamp.ts'
-import { refreshTotals } from '../quota.ts'
 import { postCollection } from './post.ts'
 
 /** GET, POST and DELETE `/storage/{collection}` (storage-api.md §10.6–10.8). */
@@ -76,7 +75,6 @@ function deleteCollection(c: Context<AppEnv>, deps: StorageDeps): Promise<Respon
     checkPrecondition(precondition, lastModified)
     if (query.ids !== undefined) {
       await tx.deleteBsos(query.ids)
-      await refreshTotals(deps, tx)
       return jsonResponse(formatTimestamp(tx.timestamp), { lastModified: tx.timestamp })
     }
     await tx.deleteCollection()

@@ -8,7 +8,7 @@ import type { StorageDeps } from '../context.ts'
 import { checkAnnouncedSizes, checkPrecondition, type Precondition } from '../headers.ts'
 import { largestRequestBytes, limitsFor } from '../limits.ts'
 import type { CollectionQuery } from '../query.ts'
-import { checkQuota, refreshTotals } from '../quota.ts'
+import { checkQuota } from '../quota.ts'
 import { collectionParam, preconditionOf, queryOf } from '../request.ts'
 import { jsonResponse, postResultJson } from '../responses.ts'
 
@@ -80,7 +80,6 @@ async function writePost(tx: StorageTx, work: PostWork): Promise<Response> {
       await tx.putBsos(verdict.valid)
       break
   }
-  await refreshTotals(deps, tx)
   return jsonResponse(postResultJson({ modified: tx.timestamp, success, failed: verdict.failed }), { lastModified: tx.timestamp })
 }
 

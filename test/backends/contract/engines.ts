@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe } from 'bun:test'
+import type { StorageOptions } from '../../../src/db/engine.ts'
 import { openStorage } from '../../../src/db/open.ts'
 import type { BsoQuery, StorageBackend, StorageTx, StorageUser } from '../../../src/db/types.ts'
 import { backends } from '../../support/backends.ts'
@@ -7,7 +8,7 @@ import { freshUid } from '../../support/sync-client.ts'
 /** One engine the contract suite runs on: `open` gives a backend on a fresh, empty database. */
 export interface ContractEngine {
   name: string
-  open(): Promise<StorageBackend>
+  open(options: StorageOptions): Promise<StorageBackend>
 }
 
 /**
@@ -18,7 +19,7 @@ export interface ContractEngine {
 export const contractEngines: ContractEngine[] = [
   ...backends.map((backend) => ({
     name: backend.name,
-    open: async () => openStorage(await backend.freshDatabaseUrl(), { runMigrations: true }),
+    open: async (options: StorageOptions) => openStorage(await backend.freshDatabaseUrl(), { runMigrations: true, ...options }),
   })),
 ]
 
@@ -39,7 +40,8 @@ export function describeContract(title: string, body: (contract: Contract) => vo
   describe.each(contractEngines)(`${title} ($name)`, (engine) => {
     let backend: StorageBackend | undefined
     beforeAll(async () => {
-      backend = await engine.open()
+      // Quota totals on: the suite checks the bookkeeping too.
+      backend = await engine.open({ quotaTotals: true })
     })
     afterAll(() => backend?.close())
     const current = (): StorageBackend => {

@@ -129,15 +129,41 @@ describeContract('storage contract', (contract) => {
   test('usage and quota count the UTF-8 bytes the client sent, U+0000 and U+0001 included', async () => {
     const who = user()
     const payloads = { a: '\u0000\u0001'.repeat(10), b: 'ü€😀' }
-    await write(who, 'forms', async (tx) => {
-      await tx.putBsos(Object.entries(payloads).map(([id, payload]) => ({ id, payload })))
-      await tx.refreshCollectionTotals()
-    })
+    await write(who, 'forms', (tx) => tx.putBsos(Object.entries(payloads).map(([id, payload]) => ({ id, payload }))))
     const expected = 20 + 2 + 3 + 4
     expect(await read(who, undefined, (tx) => tx.collectionUsage())).toEqual(new Map([['forms', expected]]))
     expect(await read(who, undefined, (tx) => tx.storageUsage())).toBe(expected)
     expect(await read(who, undefined, (tx) => tx.quotaUsage())).toBe(expected)
     expect((await read(who, 'forms', (tx) => tx.getBso('a')))?.payload).toBe(payloads.a)
+  })
+
+  test('the backend keeps the quota totals through writes, deletions, batch commits and rollbacks', async () => {
+    const who = user()
+    const usage = () => read(who, undefined, (tx) => tx.quotaUsage())
+    await write(who, 'history', (tx) => tx.putBsos([{ id: 'a', payload: 'x'.repeat(100) }, { id: 'b', payload: 'y'.repeat(50) }]))
+    await write(who, 'tabs', (tx) => tx.putBsos([{ id: 't', payload: 'z'.repeat(7) }]))
+    expect(await usage()).toBe(157)
+    await write(who, 'history', (tx) => tx.deleteBso('a'))
+    expect(await usage()).toBe(57)
+    await expect(
+      write(who, 'history', async (tx) => {
+        await tx.putBsos([{ id: 'c', payload: 'w'.repeat(1000) }])
+        throw new Error('injected')
+      }),
+    ).rejects.toThrow('injected')
+    expect(await usage()).toBe(57)
+    const batch = await write(who, 'history', async (tx) => {
+      const id = await tx.createBatch()
+      await tx.appendToBatch(id, [{ id: 'd', payload: 'v'.repeat(20) }])
+      return id
+    })
+    expect(await usage()).toBe(57)
+    await write(who, 'history', (tx) => tx.commitBatch(batch))
+    expect(await usage()).toBe(77)
+    await write(who, 'history', (tx) => tx.deleteBsos(['b']))
+    expect(await usage()).toBe(27)
+    await write(who, 'tabs', (tx) => tx.deleteCollection())
+    expect(await usage()).toBe(20)
   })
 
   test('ids that differ only by trailing spaces stay two records, or the write is refused', async () => {

@@ -36,16 +36,22 @@ const TTLS = [0, 86_400, 999_999_999]
 type Precondition = { header: 'ims' | 'ius' | 'both' | 'garbage'; at: 'zero' | 'same' | 'earlier' | 'later' } | null
 
 type Record_ = Record<string, unknown>
-type BatchRef = { pick: number; whose: 'own' | 'other-user' | 'malformed' }
+/**
+ * A batch this user was handed (the request then goes to that batch's collection), one of its
+ * batches sent to the op's collection (often the wrong one), another user's, or a malformed id.
+ */
+type BatchRef = { pick: number; whose: 'same-collection' | 'own' | 'other-user' | 'malformed' }
+/** An id as written, or (a number) the n-th record the model holds in the collection, so BSO ops meet existing records. */
+type IdRef = string | number
 type TimeRef = { pick: number; delta: 0 | 10 }
 /** How a POST body is sent: JSON, JSON as text/plain, or one record per line (§10.7). */
 type BodyFormat = 'json' | 'text' | 'newlines'
 const format = fc.constantFrom('json', 'json', 'json', 'text', 'newlines') as fc.Arbitrary<BodyFormat>
 
 export type Op =
-  | { kind: 'get-bso'; user: number; coll: string; id: string; pre: Precondition }
-  | { kind: 'put'; user: number; coll: string; id: string; body: unknown; pre: Precondition }
-  | { kind: 'delete-bso'; user: number; coll: string; id: string; pre: Precondition }
+  | { kind: 'get-bso'; user: number; coll: string; id: IdRef; pre: Precondition }
+  | { kind: 'put'; user: number; coll: string; id: IdRef; body: unknown; pre: Precondition }
+  | { kind: 'delete-bso'; user: number; coll: string; id: IdRef; pre: Precondition }
   | { kind: 'post'; user: number; coll: string; body: unknown; format: BodyFormat; mode: 'plain' | 'true-commit' | 'commit-only'; pre: Precondition }
   | { kind: 'batch-create'; user: number; coll: string; body: unknown; format: BodyFormat; pre: Precondition }
   | { kind: 'batch-append' | 'batch-commit'; user: number; coll: string; ref: BatchRef; body: unknown; format: BodyFormat; pre: Precondition }
@@ -73,21 +79,24 @@ export type Op =
 const user = fc.nat(2)
 const coll = fc.constantFrom(...COLLECTIONS)
 const id = fc.oneof({ weight: 20, arbitrary: fc.constantFrom(...IDS) }, { weight: 1, arbitrary: fc.constantFrom(...BAD_IDS) })
+const idRef: fc.Arbitrary<IdRef> = fc.oneof({ weight: 1, arbitrary: id }, { weight: 2, arbitrary: fc.nat(20) })
+const at = fc.constantFrom('zero', 'same', 'earlier', 'later') as fc.Arbitrary<'zero' | 'same' | 'earlier' | 'later'>
 const pre: fc.Arbitrary<Precondition> = fc.oneof(
-  { weight: 3, arbitrary: fc.constant(null) },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      header: fc.constantFrom('ims', 'ius', 'ims', 'ius', 'both', 'garbage') as fc.Arbitrary<'ims' | 'ius' | 'both' | 'garbage'>,
-      at: fc.constantFrom('zero', 'same', 'earlier', 'later') as fc.Arbitrary<'zero' | 'same' | 'earlier' | 'later'>,
-    }),
-  },
+  { weight: 12, arbitrary: fc.constant(null) },
+  { weight: 8, arbitrary: fc.record({ header: fc.constantFrom('ims', 'ius') as fc.Arbitrary<'ims' | 'ius'>, at }) },
+  { weight: 1, arbitrary: fc.record({ header: fc.constantFrom('both', 'garbage') as fc.Arbitrary<'both' | 'garbage'>, at }) },
 )
 
-const validRecord: fc.Arbitrary<Record_> = fc.record(
-  { id, payload: fc.constantFrom(...PAYLOADS), sortindex: fc.constantFrom(...SORTINDEXES), ttl: fc.constantFrom(...TTLS) },
-  { requiredKeys: ['id'] },
-)
+/** Each field present half the time, so partial updates (ttl-only, payload-only, …) are common. */
+const validRecord: fc.Arbitrary<Record_> = fc
+  .tuple(id, fc.option(fc.constantFrom(...PAYLOADS), { freq: 2 }), fc.option(fc.constantFrom(...SORTINDEXES), { freq: 2 }), fc.option(fc.constantFrom(...TTLS), { freq: 2 }))
+  .map(([recordId, payload, sortindex, ttl]) => {
+    const item: Record_ = { id: recordId }
+    if (payload !== null) item.payload = payload
+    if (sortindex !== null) item.sortindex = sortindex
+    if (ttl !== null) item.ttl = ttl
+    return item
+  })
 const invalidRecord: fc.Arbitrary<Record_> = fc.tuple(
   id,
   fc.constantFrom<Record_>(
@@ -120,14 +129,15 @@ const putBody: fc.Arbitrary<unknown> = fc.oneof(
 )
 const timeRef: fc.Arbitrary<TimeRef | null> = fc.option(fc.record({ pick: fc.nat(20), delta: fc.constantFrom(0, 10) as fc.Arbitrary<0 | 10> }))
 const idList = fc.oneof(
-  { weight: 8, arbitrary: fc.uniqueArray(id, { minLength: 1, maxLength: 4 }) },
+  { weight: 16, arbitrary: fc.uniqueArray(fc.constantFrom(...IDS), { minLength: 1, maxLength: 4 }) },
+  { weight: 1, arbitrary: fc.uniqueArray(id, { minLength: 1, maxLength: 4 }) },
   { weight: 1, arbitrary: fc.constant('too-many' as const) },
 )
 
 export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('get-bso' as const), user, coll, id, pre }) },
-  { weight: 10, arbitrary: fc.record({ kind: fc.constant('put' as const), user, coll, id, body: putBody, pre }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('delete-bso' as const), user, coll, id, pre }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('get-bso' as const), user, coll, id: idRef, pre }) },
+  { weight: 10, arbitrary: fc.record({ kind: fc.constant('put' as const), user, coll, id: idRef, body: putBody, pre }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('delete-bso' as const), user, coll, id: idRef, pre }) },
   {
     weight: 10,
     arbitrary: fc.record({
@@ -140,14 +150,17 @@ export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
       pre,
     }),
   },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('batch-create' as const), user, coll, body: postBody, format, pre }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('batch-create' as const), user, coll, body: postBody, format, pre }) },
   ...(['batch-append', 'batch-commit'] as const).map((kind) => ({
     weight: 4,
     arbitrary: fc.record({
       kind: fc.constant(kind),
       user,
       coll,
-      ref: fc.record({ pick: fc.nat(10), whose: fc.constantFrom('own', 'own', 'own', 'own', 'other-user', 'malformed') as fc.Arbitrary<BatchRef['whose']> }),
+      ref: fc.record({
+        pick: fc.nat(10),
+        whose: fc.constantFrom('same-collection', 'same-collection', 'same-collection', 'same-collection', 'own', 'other-user', 'malformed') as fc.Arbitrary<BatchRef['whose']>,
+      }),
       body: postBody,
       format,
       pre,
@@ -162,11 +175,11 @@ export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
       ids: fc.option(idList, { freq: 3 }),
       newer: timeRef,
       older: timeRef,
-      sort: fc.option(fc.constantFrom('newest', 'oldest', 'index', 'none', 'random') as fc.Arbitrary<SortOrder | 'random'>),
-      limit: fc.option(fc.constantFrom<number | 'minus-one'>(0, 1, 2, 3, 'minus-one')),
+      sort: fc.option(fc.constantFrom('newest', 'oldest', 'index', 'none', 'newest', 'oldest', 'index', 'none', 'random') as fc.Arbitrary<SortOrder | 'random'>),
+      limit: fc.option(fc.constantFrom<number | 'minus-one'>(0, 0, 1, 2, 3, 1, 2, 3, 'minus-one')),
       offset: fc.option(fc.nat(4)),
       full: fc.option(fc.constantFrom('1', '', 'false') as fc.Arbitrary<'1' | '' | 'false'>),
-      accept: fc.option(fc.constantFrom('application/newlines', 'text/plain', '*/*') as fc.Arbitrary<'application/newlines' | 'text/plain' | '*/*'>, { freq: 4 }),
+      accept: fc.option(fc.constantFrom('application/newlines', 'application/newlines', '*/*', 'text/plain') as fc.Arbitrary<'application/newlines' | 'text/plain' | '*/*'>, { freq: 4 }),
       pre,
     }),
   },
@@ -218,9 +231,19 @@ export function describeOp(op: Op): string {
 export function simplerVariants(op: Op): Op[] {
   const variants: Op[] = []
   if ('pre' in op && op.pre !== null) variants.push({ ...op, pre: null })
+  const withoutKey = (item: Record_, key: string) => Object.fromEntries(Object.entries(item).filter(([name]) => name !== key))
   if ('body' in op && Array.isArray(op.body)) {
     const body = op.body as unknown[]
     body.forEach((_, index) => variants.push({ ...op, body: body.filter((__, other) => other !== index) } as Op))
+    body.forEach((item, index) => {
+      if (typeof item !== 'object' || item === null) return
+      for (const key of Object.keys(item).filter((name) => name !== 'id')) {
+        variants.push({ ...op, body: body.with(index, withoutKey(item as Record_, key)) } as Op)
+      }
+    })
+  }
+  if (op.kind === 'put' && typeof op.body === 'object' && op.body !== null && !Array.isArray(op.body)) {
+    for (const key of Object.keys(op.body)) variants.push({ ...op, body: withoutKey(op.body as Record_, key) })
   }
   if (op.kind === 'get') {
     for (const key of ['ids', 'newer', 'older', 'sort', 'limit', 'offset', 'full', 'accept'] as const) {
@@ -271,6 +294,17 @@ export class RunContext {
   collection(logical: string): string {
     return (CUSTOM as readonly string[]).includes(logical) ? `${logical}${this.suffix}` : logical
   }
+
+  logical(collection: string): string {
+    return collection.endsWith(this.suffix) ? collection.slice(0, -this.suffix.length) : collection
+  }
+}
+
+/** How often each op kind got each status, over the process: shows what the runs reached. */
+export const coverage = new Map<string, number>()
+
+export function coverageSummary(): string {
+  return [...coverage].sort(([a], [b]) => a.localeCompare(b)).map(([key, count]) => `${key}:${count}`).join(' ')
 }
 
 interface Sent {
@@ -299,6 +333,8 @@ async function send(
   const response = await client.request(method, path, { body: init.body, headers, unsigned: init.unsigned })
   const text = await response.text()
   const sent = { status: response.status, headers: response.headers, text, sentAt, receivedAt: Date.now() }
+  const key = `${op.kind} ${sent.status}`
+  coverage.set(key, (coverage.get(key) ?? 0) + 1)
   checkEveryResponse(sent, `${method} ${path}`)
   return sent
 }
@@ -448,30 +484,34 @@ export async function runOp(ctx: RunContext, op: Op): Promise<void> {
 
 const modelOf = (ctx: RunContext, op: { user: number }) => ctx.models[op.user] as UserModel
 
-async function getBso(ctx: RunContext, op: Extract<Op, { kind: 'get-bso' }>, what: string): Promise<void> {
+async function getBso(ctx: RunContext, op: Extract<Op, { kind: 'get-bso' }>, described: string): Promise<void> {
   const model = modelOf(ctx, op)
   const collection = ctx.collection(op.coll)
-  const resource = model.bsoTimestamp(collection, op.id)
+  const bsoId = resolveId(model, collection, op.id)
+  const what = typeof op.id === 'number' ? `${described} (id ${JSON.stringify(bsoId)})` : described
+  const resource = model.bsoTimestamp(collection, bsoId)
   const outcome = precondition(op.pre, resource)
-  const sent = await send(ctx, op, 'GET', bsoPath(collection, op.id), { headers: outcome.headers })
-  if (!isValidId(op.id) || outcome.bad) return expectError(sent, 400, 0, what)
+  const sent = await send(ctx, op, 'GET', bsoPath(collection, bsoId), { headers: outcome.headers })
+  if (!isValidId(bsoId) || outcome.bad) return expectError(sent, 400, 0, what)
   if (preconditionAnswered(sent, outcome, resource, what)) return
-  const bso = model.liveBso(collection, op.id)
+  const bso = model.liveBso(collection, bsoId)
   if (bso === undefined) return expectError(sent, 404, 0, what)
   expectStatus(sent, 200, what)
-  expectJson(sent, bsoJson(op.id, bso), what)
+  expectJson(sent, bsoJson(bsoId, bso), what)
   expectLastModified(sent, bso.modified, what)
 }
 
-async function putBso(ctx: RunContext, op: Extract<Op, { kind: 'put' }>, what: string): Promise<void> {
+async function putBso(ctx: RunContext, op: Extract<Op, { kind: 'put' }>, described: string): Promise<void> {
   const model = modelOf(ctx, op)
   const collection = ctx.collection(op.coll)
-  const resource = model.bsoTimestamp(collection, op.id)
+  const bsoId = resolveId(model, collection, op.id)
+  const what = typeof op.id === 'number' ? `${described} (id ${JSON.stringify(bsoId)})` : described
+  const resource = model.bsoTimestamp(collection, bsoId)
   const outcome = precondition(op.pre, resource)
   const body = typeof op.body === 'string' ? op.body : JSON.stringify(op.body)
-  const sent = await send(ctx, op, 'PUT', bsoPath(collection, op.id), { body, headers: outcome.headers })
-  if (!isValidId(op.id)) return expectError(sent, 400, 0, what)
-  const write = judgePut(op.id, typeof op.body === 'string' ? undefined : op.body, op.coll)
+  const sent = await send(ctx, op, 'PUT', bsoPath(collection, bsoId), { body, headers: outcome.headers })
+  if (!isValidId(bsoId)) return expectError(sent, 400, 0, what)
+  const write = judgePut(bsoId, typeof op.body === 'string' ? undefined : op.body, op.coll)
   if (write === undefined) return expectError(sent, 400, 8, what)
   if (outcome.bad) return expectError(sent, 400, 0, what)
   if (preconditionAnswered(sent, outcome, resource, what)) return
@@ -483,39 +523,54 @@ async function putBso(ctx: RunContext, op: Extract<Op, { kind: 'put' }>, what: s
   model.upsert(collection, write, t, false)
 }
 
-async function deleteBso(ctx: RunContext, op: Extract<Op, { kind: 'delete-bso' }>, what: string): Promise<void> {
+async function deleteBso(ctx: RunContext, op: Extract<Op, { kind: 'delete-bso' }>, described: string): Promise<void> {
   const model = modelOf(ctx, op)
   const collection = ctx.collection(op.coll)
-  const resource = model.bsoTimestamp(collection, op.id)
+  const bsoId = resolveId(model, collection, op.id)
+  const what = typeof op.id === 'number' ? `${described} (id ${JSON.stringify(bsoId)})` : described
+  const resource = model.bsoTimestamp(collection, bsoId)
   const outcome = precondition(op.pre, resource)
-  const sent = await send(ctx, op, 'DELETE', bsoPath(collection, op.id), { headers: outcome.headers })
-  if (!isValidId(op.id) || outcome.bad) return expectError(sent, 400, 0, what)
+  const sent = await send(ctx, op, 'DELETE', bsoPath(collection, bsoId), { headers: outcome.headers })
+  if (!isValidId(bsoId) || outcome.bad) return expectError(sent, 400, 0, what)
   if (preconditionAnswered(sent, outcome, resource, what)) return
-  const bso = model.liveBso(collection, op.id)
+  const bso = model.liveBso(collection, bsoId)
   if (bso === undefined) return expectError(sent, 404, 0, what)
   expectStatus(sent, 200, what)
   expectLastModified(sent, bso.modified, what)
   const body = JSON.parse(sent.text) as { modified: number }
   const t = checkWriteTimestamp(ctx, Math.round(body.modified * 100) * 10, sent, model.collectionTimestamp(collection), what)
   expectJson(sent, { modified: t / 1000 }, what)
-  model.collections.get(collection)?.bsos.delete(op.id)
+  model.collections.get(collection)?.bsos.delete(bsoId)
   model.touch(collection, t)
 }
 
 /** The batch id a ref names: one this user (or another) was handed, or a malformed one. */
-function resolveBatch(ctx: RunContext, op: { user: number; ref: BatchRef }): string {
-  const owner = op.ref.whose === 'other-user' ? (op.user + 1) % ctx.models.length : op.user
-  const issued = (ctx.models[owner] as UserModel).issuedBatches
-  if (op.ref.whose === 'malformed' || issued.length === 0) return 'sammich'
-  return (issued[op.ref.pick % issued.length] as { id: string }).id
+function resolveBatch(ctx: RunContext, op: { user: number; coll: string; ref: BatchRef }): { id: string; coll: string } {
+  const owner = ctx.models[op.ref.whose === 'other-user' ? (op.user + 1) % ctx.models.length : op.user] as UserModel
+  // Mostly a batch still open; otherwise any ever issued (committed and deleted ones must answer 400).
+  const open = owner.issuedBatches.filter((batch) => owner.batches.has(owner.batchKey(batch.collection, batch.id)))
+  const issued = op.ref.whose === 'same-collection' && open.length > 0 ? open : owner.issuedBatches
+  if (op.ref.whose === 'malformed' || issued.length === 0) return { id: 'sammich', coll: op.coll }
+  const batch = issued[op.ref.pick % issued.length] as { id: string; collection: string }
+  return { id: batch.id, coll: op.ref.whose === 'same-collection' ? ctx.logical(batch.collection) : op.coll }
 }
 
-async function post(ctx: RunContext, op: Extract<Op, { kind: 'post' | 'batch-create' | 'batch-append' | 'batch-commit' }>, what: string): Promise<void> {
+/** The id an IdRef names: as written, or the n-th (mod count) record the model holds in the collection. */
+function resolveId(model: UserModel, collection: string, ref: IdRef): string {
+  if (typeof ref === 'string') return ref
+  const known = [...(model.collections.get(collection)?.bsos.keys() ?? [])].sort()
+  return known.length === 0 ? 'a' : (known[ref % known.length] as string)
+}
+
+async function post(ctx: RunContext, op: Extract<Op, { kind: 'post' | 'batch-create' | 'batch-append' | 'batch-commit' }>, described: string): Promise<void> {
   const model = modelOf(ctx, op)
-  const collection = ctx.collection(op.coll)
+  const batch = op.kind === 'batch-append' || op.kind === 'batch-commit' ? resolveBatch(ctx, op) : undefined
+  const batchId = batch?.id
+  const logical = batch?.coll ?? op.coll
+  const collection = ctx.collection(logical)
+  const what = batch === undefined ? described : `${described} (batch ${batch.id} on ${logical})`
   const resource = model.collectionTimestamp(collection)
   const outcome = precondition(op.pre, resource)
-  const batchId = op.kind === 'batch-append' || op.kind === 'batch-commit' ? resolveBatch(ctx, op) : undefined
   const query = {
     post: { plain: '', 'true-commit': '?batch=true&commit=true', 'commit-only': '?commit=true' }[op.kind === 'post' ? op.mode : 'plain'],
     'batch-create': '?batch=true',
@@ -527,7 +582,7 @@ async function post(ctx: RunContext, op: Extract<Op, { kind: 'post' | 'batch-cre
   const contentType = asLines ? 'application/newlines' : op.format === 'text' ? 'text/plain' : 'application/json'
   const sent = await send(ctx, op, 'POST', `/storage/${collection}${query}`, { body, headers: outcome.headers, contentType })
   if (utf8Bytes(body) > MODEL_LIMITS.max_request_bytes) return expectError(sent, 413, 17, what)
-  const verdict = judgePost(typeof op.body === 'string' ? JSON.parse(op.body) : op.body, op.coll)
+  const verdict = judgePost(typeof op.body === 'string' ? JSON.parse(op.body) : op.body, logical)
   if (verdict.rejected) return expectError(sent, 400, 8, what)
   if ((op.kind === 'post' && op.mode === 'commit-only') || batchId === 'sammich' || outcome.bad) return expectError(sent, 400, 0, what)
   if (preconditionAnswered(sent, outcome, resource, what)) return

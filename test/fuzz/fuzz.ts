@@ -160,7 +160,53 @@ const body: fc.Arbitrary<FuzzCase['body']> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom<FuzzCase['body']>({ repeat: '[', times: 100_000 }, { repeat: 'x', times: 3_000_000 }, { repeat: '{"id":"r","payload":"p"},', times: 20_000 }) },
 )
 
-export const fuzzCase: fc.Arbitrary<FuzzCase> = fc.record({
+/** Printable ASCII ids (valid, so they reach the database) with SQL, path and percent characters. */
+const hostileId = fc.oneof(
+  fc.constantFrom("'; DROP TABLE bso; --", '..', '../..', '%00', '%', '\\', '"', '`', 'a b', ' x ', 'x'.repeat(64), '*', '_', '%_%'),
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), minLength: 1, maxLength: 64 }),
+)
+const hostilePayload = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 60 }),
+  fc.constantFrom('\u0000', '\ud800', 'x\udc00y', '\u0000\u0001'.repeat(40), '\\u0000', "'; DELETE FROM bso; --", '\uffff', '\u{10ffff}'),
+)
+const plausibleRecord = fc.record(
+  { id: hostileId, payload: hostilePayload, sortindex: fc.integer({ min: -999_999_999, max: 999_999_999 }), ttl: fc.integer({ min: 0, max: 999_999_999 }) },
+  { requiredKeys: ['id'] },
+)
+const withoutId = (item: Record<string, unknown> = {}) => Object.fromEntries(Object.entries(item).filter(([key]) => key !== 'id'))
+
+/**
+ * Requests a client could send (own token, a valid route, JSON) carrying hostile but well-typed
+ * values, so the fuzz reaches the handlers and the database, not only the validators.
+ */
+const plausibleCase: fc.Arbitrary<FuzzCase> = fc
+  .record({
+    method: fc.constantFrom('GET', 'PUT', 'POST', 'DELETE'),
+    collection: fc.constantFrom('tabs', 'bookmarks', 'fuzzcoll', 'crypto', 'x.y-z'),
+    id: hostileId,
+    onRecord: fc.boolean(),
+    query: fc.array(
+      fc.oneof(
+        fc.tuple(fc.constant('ids'), hostileId),
+        fc.tuple(fc.constantFrom('newer', 'limit', 'offset'), fc.constantFrom('0', '1', '2')),
+        fc.tuple(fc.constant('sort'), fc.constantFrom('index', 'oldest', 'newest')),
+        fc.tuple(fc.constant('full'), fc.constant('1')),
+      ),
+      { maxLength: 2 },
+    ),
+    records: fc.uniqueArray(plausibleRecord, { maxLength: 5, selector: (item) => item.id }),
+  })
+  .map(({ method, collection, id, onRecord, query: pairs, records }) => ({
+    method,
+    uid: 'own',
+    path: onRecord ? `/storage/${collection}/${encodeURIComponent(id)}` : `/storage/${collection}`,
+    query: pairs.length === 0 ? '' : `?${pairs.map(([name, value]) => `${name}=${encodeURIComponent(value)}`).join('&')}`,
+    headers: [['content-type', 'application/json']],
+    body: method === 'PUT' ? { text: JSON.stringify(withoutId(records[0])) } : method === 'POST' ? { text: JSON.stringify(records) } : null,
+    auth: 'own',
+  }))
+
+const wildCase: fc.Arbitrary<FuzzCase> = fc.record({
   method: fc.oneof({ weight: 8, arbitrary: fc.constantFrom('GET', 'PUT', 'POST', 'DELETE') }, { weight: 1, arbitrary: fc.constantFrom('PATCH', 'HEAD', 'OPTIONS', 'FOO', 'PROPFIND', 'get') }),
   uid: fc.oneof({ weight: 10, arbitrary: fc.constant('own') }, { weight: 3, arbitrary: fc.constant('victim') }, { weight: 1, arbitrary: fc.constantFrom('0', 'abc', '99999999999', '-1', '01', '1e3', '%31', '4294967296', '18446744073709551616') }),
   path,
@@ -169,6 +215,8 @@ export const fuzzCase: fc.Arbitrary<FuzzCase> = fc.record({
   body,
   auth: fc.oneof({ weight: 10, arbitrary: fc.constant<Auth>('own') }, { weight: 3, arbitrary: fc.constantFrom<Auth>('expired', 'foreign', 'none', 'garbage', 'wrong-mac', 'bearer') }),
 })
+
+export const fuzzCase: fc.Arbitrary<FuzzCase> = fc.oneof({ weight: 2, arbitrary: wildCase }, { weight: 1, arbitrary: plausibleCase })
 
 const OLD_IOS = /^Firefox-iOS-Sync\/(\d+)\.[.0-9]+b.*\s\(.+;\siPhone\sOS\s.+\)\s\(.*\)$/
 
@@ -280,6 +328,8 @@ export interface FuzzReport {
   status5xx: number
   designed503: number
   noAnswer: number
+  /** Answers by status class (`2xx`, `4xx`, …), shrinking's replays included. */
+  classes: Record<string, number>
   seconds: number
   seed: number
   failure?: string
@@ -301,7 +351,7 @@ export async function runFuzz(server: RestartableServer, options: { requests: nu
   const cast = actors(server, options.base + 1, victim)
   await seedVictim(server, victim)
   const before = await victimSnapshot(server, victim)
-  const report: FuzzReport = { engine: server.engine, requests: 0, status5xx: 0, designed503: 0, noAnswer: 0, seconds: 0, seed }
+  const report: FuzzReport = { engine: server.engine, requests: 0, status5xx: 0, designed503: 0, noAnswer: 0, classes: {}, seconds: 0, seed }
   const started = performance.now()
   let sinceSnapshot = 0
   const property = fc.asyncProperty(fuzzCase, async (fuzz) => {
@@ -310,7 +360,11 @@ export async function runFuzz(server: RestartableServer, options: { requests: nu
     if ('error' in answer) {
       report.noAnswer++
       if (!(await alive(server))) throw new Error(`the server stopped answering after: ${answer.error}`)
-    } else if (answer.status >= 500) {
+    } else {
+      const statusClass = `${Math.floor(answer.status / 100)}xx`
+      report.classes[statusClass] = (report.classes[statusClass] ?? 0) + 1
+    }
+    if (!('error' in answer) && answer.status >= 500) {
       if (verdictOn(fuzz, answer) === undefined) report.designed503++
       else report.status5xx++
     }

@@ -20,7 +20,7 @@ describe.each(backends)('HTTP fuzzing on $name', (backend) => {
   test(`${requests} fuzzed requests: no undesigned 5xx, the server stays up, a bystander's data never changes`, async () => {
     const report = await runFuzz(server, { requests, seed, base: fuzzUids() })
     console.log(
-      `fuzz ${report.engine}: ${report.requests} requests in ${report.seconds.toFixed(1)} s, ${report.status5xx} undesigned 5xx, ${report.designed503} designed 503, ${report.noAnswer} without answer, seed ${report.seed}`,
+      `fuzz ${report.engine}: ${report.requests} requests in ${report.seconds.toFixed(1)} s, ${report.status5xx} undesigned 5xx, ${report.designed503} designed 503, ${report.noAnswer} without answer, answers ${JSON.stringify(report.classes)}, seed ${report.seed}`,
     )
     if (report.failure !== undefined) console.error(report.failure)
     expect(report.failure).toBeUndefined()

@@ -27,7 +27,13 @@ const collectionRowsOf = (tx: MysqlTx): CollectionRows =>
       const [row] = await tx.run(statements.collectionByName, { name })
       return row === undefined ? undefined : Number(row[0])
     },
-    async (name) => void (await tx.exec(statements.insertCollection, { name })),
+    async (name) => {
+      // The name key compares with PAD SPACE too: `foo ` would be taken for `foo`. The storage
+      // API's collection names never hold a space; this guards every other caller.
+      if (name.endsWith(' ')) throw new SyncError('badRequest', 'MySQL storage cannot keep collection names ending in a space apart')
+      await tx.exec(statements.insertCollection, { name })
+      return undefined
+    },
   )
 
 /** Sync storage on MySQL / MariaDB (mysql2, statements rendered by Drizzle). */

@@ -196,6 +196,21 @@ describeContract('storage contract', (contract) => {
     expect((await read(who, name.toLowerCase(), (tx) => tx.getBso('a')))?.payload).toBe('lower')
   })
 
+  test('collection names that differ only by trailing spaces stay two collections, or the write is refused', async () => {
+    const who = user()
+    const name = `pad${crypto.randomUUID().slice(0, 6)}`
+    await write(who, name, (tx) => tx.putBsos([{ id: 'a', payload: 'plain' }]))
+    const outcome = await write(who, `${name} `, (tx) => tx.putBsos([{ id: 'a', payload: 'spaced' }])).then(
+      () => 'stored',
+      (error: unknown) => {
+        expect(error).toBeInstanceOf(SyncError)
+        return 'refused'
+      },
+    )
+    expect((await read(who, name, (tx) => tx.getBso('a')))?.payload).toBe('plain')
+    expect((await read(who, `${name} `, (tx) => tx.getBso('a')))?.payload).toBe(outcome === 'stored' ? 'spaced' : undefined)
+  })
+
   test('records written at T expire T + ttl later, and without a ttl practically never', async () => {
     const who = user()
     await write(who, 'keys', (tx) => tx.putBsos([{ id: 'day', payload: 'x', ttl: 86_400 }, { id: 'forever', payload: 'y' }]))

@@ -2,6 +2,7 @@
 import { ConfigError } from './config/load.ts'
 import { parseArgs, UsageError, type Command } from './cli/command.ts'
 import { backupCommand } from './cli/backup.ts'
+import { copyCommand } from './cli/copy.ts'
 import { healthcheckCommand } from './cli/healthcheck.ts'
 import { migrateCommand } from './cli/migrate.ts'
 import { nodesCommand } from './cli/nodes.ts'
@@ -9,7 +10,7 @@ import { usersCommand } from './cli/users.ts'
 import { serveCommand } from './cli/serve.ts'
 import { VERSION, VERSION_LINE } from './version.ts'
 
-const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, nodesCommand, usersCommand, healthcheckCommand, backupCommand]
+const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, nodesCommand, usersCommand, healthcheckCommand, backupCommand, copyCommand]
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length))

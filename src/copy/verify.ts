@@ -1,0 +1,101 @@
+import type { CopyEndpoint, StoredUser } from '../db/copy-types.ts'
+import type { CollectionMap } from './copy.ts'
+
+/** What the verification pass compared, and every difference it found (the first 20 kept). */
+export interface Verification {
+  users: number
+  collections: number
+  records: number
+  /** Order-independent checksum of every record (ids, payloads, sortindex, modified, expiry). */
+  checksum: string
+  differences: string[]
+  differenceCount: number
+}
+
+const MASK = (1n << 64n) - 1n
+const DIFFERENCES_KEPT = 20
+
+/** 64-bit digest of one value; summed, so the engines' different id orders do not matter. */
+const digest = (text: string): bigint => BigInt(Bun.hash.wyhash(text)) & MASK
+
+interface Side {
+  count: number
+  sum: bigint
+}
+
+async function collectionDigest(endpoint: CopyEndpoint, uid: number, collection: number, chunk: number): Promise<Side> {
+  const side = { count: 0, sum: 0n }
+  for (let after: string | null = null; ; ) {
+    const rows = await endpoint.bsosAfter(uid, collection, after, chunk, -1)
+    if (rows.length === 0) return side
+    for (const row of rows) {
+      side.count++
+      side.sum = (side.sum + digest(`${row.id}\u0000${row.payload}\u0000${row.sortindex}\u0000${row.modified}\u0000${row.expiry}`)) & MASK
+    }
+    after = rows[rows.length - 1]!.id
+  }
+}
+
+const userDigest = (user: StoredUser): bigint =>
+  digest(
+    [user.uid, user.service, user.email, user.generation, user.clientState, user.createdAt, user.replacedAt, user.nodeId, user.keysChangedAt].join('\u0000'),
+  )
+
+/**
+ * Reads both sides again: tokenserver users, then per user and collection the timestamp, the
+ * record count and the records' checksum.
+ */
+export async function verifyCopy(
+  storage: { source: CopyEndpoint; target: CopyEndpoint },
+  tokenserver: { source: CopyEndpoint; target: CopyEndpoint },
+  collections: CollectionMap,
+  chunk: number,
+): Promise<Verification> {
+  const result: Verification = { users: 0, collections: 0, records: 0, checksum: '', differences: [], differenceCount: 0 }
+  const differ = (what: string) => {
+    result.differenceCount++
+    if (result.differences.length < DIFFERENCES_KEPT) result.differences.push(what)
+  }
+  for (let after = 0; ; ) {
+    const [mine, theirs] = await Promise.all([tokenserver.source.usersAfter(after, chunk), tokenserver.target.usersAfter(after, chunk)])
+    if (mine.length === 0 && theirs.length === 0) break
+    const last = Math.min(mine.at(-1)?.uid ?? Infinity, theirs.at(-1)?.uid ?? Infinity)
+    const targetRows = new Map(theirs.filter((user) => user.uid <= last).map((user) => [user.uid, userDigest(user)]))
+    for (const user of mine.filter((row) => row.uid <= last)) {
+      if (targetRows.get(user.uid) !== userDigest(user)) differ(`tokenserver user uid ${user.uid} differs or is missing on the target`)
+      targetRows.delete(user.uid)
+    }
+    for (const uid of targetRows.keys()) differ(`tokenserver user uid ${uid} exists only on the target`)
+    after = last
+  }
+  let total = 0n
+  for (let after = 0; ; ) {
+    const uids = await storage.source.storageUsersAfter(after, chunk)
+    if (uids.length === 0) break
+    for (const uid of uids) {
+      result.users++
+      const targetRows = new Map((await storage.target.userCollections(uid)).map((row) => [row.collection, row]))
+      for (const row of await storage.source.userCollections(uid)) {
+        result.collections++
+        const targetId = await collections.targetId(row.collection)
+        const copied = targetRows.get(targetId)
+        targetRows.delete(targetId)
+        const where = `user ${uid} collection ${row.collection}→${targetId}`
+        if (copied?.modified !== row.modified) differ(`${where}: timestamp ${row.modified} on the source, ${copied?.modified ?? 'none'} on the target`)
+        if (row.collection === 0) continue
+        const [mine, theirs] = await Promise.all([
+          collectionDigest(storage.source, uid, row.collection, chunk),
+          collectionDigest(storage.target, uid, targetId, chunk),
+        ])
+        result.records += mine.count
+        total = (total + mine.sum) & MASK
+        if (mine.count !== theirs.count) differ(`${where}: ${mine.count} records on the source, ${theirs.count} on the target`)
+        else if (mine.sum !== theirs.sum) differ(`${where}: record checksums differ`)
+      }
+      for (const extra of targetRows.keys()) differ(`user ${uid} collection ${extra} exists only on the target`)
+    }
+    after = uids[uids.length - 1]!
+  }
+  result.checksum = total.toString(16).padStart(16, '0')
+  return result
+}

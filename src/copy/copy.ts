@@ -107,13 +107,15 @@ async function copyUser(plan: CopyPlan, collections: CollectionMap, uid: number)
   }
 }
 
+/** Reads the next chunk while the previous one is written: two chunks in memory at most. */
 async function copyRecords(plan: CopyPlan, uid: number, sourceId: number, targetId: number, newerThan: number): Promise<void> {
-  for (let after: string | null = null; ; ) {
-    const rows: StoredBso[] = await plan.storage.source.bsosAfter(uid, sourceId, after, plan.chunk, newerThan)
-    if (rows.length === 0) return
-    await plan.storage.target.putBsos(uid, targetId, rows)
+  const { source, target } = plan.storage
+  const read = (after: string | null) => source.bsosAfter(uid, sourceId, after, plan.chunk, newerThan)
+  let rows: StoredBso[] = await read(null)
+  while (rows.length > 0) {
+    const [, next] = await Promise.all([target.putBsos(uid, targetId, rows), read(rows[rows.length - 1]!.id)])
     plan.progress.add(0, rows.length, rows.reduce((sum, row) => sum + payloadBytes(row.payload), 0))
-    after = rows[rows.length - 1]!.id
+    rows = next
   }
 }
 

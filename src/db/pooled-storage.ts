@@ -1,6 +1,7 @@
 import { CollectionIds, type ResolvedCollection } from './collection-ids.ts'
 import type { StorageOptions } from './engine.ts'
 import type { StorageSql } from './storage-sql.ts'
+import { TOMBSTONE } from './rules.ts'
 import { nowMillis, type Millis } from './timestamps.ts'
 import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageTx, TransactionRequest } from './types.ts'
 import { StaleConnection } from './pooled-connection.ts'
@@ -125,8 +126,18 @@ export abstract class PooledTx<Statement> {
     return Number((await this.scalar(statement, values)) ?? 0)
   }
 
+  /** Set for a read-only transaction: nothing it does can change what it read. */
+  readOnly = false
+  /** The user's timestamp rows a read-only transaction read for storageTimestamp, kept for collectionTimestamps. */
+  private timestampRows: Promise<unknown[][]> | undefined
+
   async storageTimestamp(): Promise<Millis> {
-    return this.millis(await this.scalar(this.common.storageModified, { uid: this.uid }))
+    if (!this.readOnly) return this.millis(await this.scalar(this.common.storageModified, { uid: this.uid }))
+    // info/collections asks for both: one statement answers both (one round trip, one snapshot).
+    this.timestampRows = this.run(this.common.userTimestamps, { uid: this.uid })
+    let latest = 0
+    for (const row of await this.timestampRows) latest = Math.max(latest, this.millis(row[2]))
+    return latest
   }
 
   async collectionTimestamp(): Promise<Millis> {
@@ -139,7 +150,10 @@ export abstract class PooledTx<Statement> {
   }
 
   async collectionTimestamps(): Promise<Map<string, Millis>> {
-    return this.perCollection(this.common.collectionTimestamps)
+    const rows = await (this.timestampRows ?? this.run(this.common.userTimestamps, { uid: this.uid }))
+    const timestamps = new Map<string, Millis>()
+    for (const row of rows) if (Number(row[0]) !== TOMBSTONE) timestamps.set(row[1] as string, this.millis(row[2]))
+    return timestamps
   }
 
   async collectionCounts(): Promise<Map<string, number>> {
@@ -221,6 +235,7 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
   withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
     return this.pool.withSession(async (session, mayRetry) => {
       const tx = this.driver.newTx(session, request.user.uid)
+      tx.readOnly = request.mode === 'read'
       try {
         const resolved = await this.open(tx, request, request.mode === 'wipe' ? undefined : request.collection)
         tx.working = true

@@ -1,5 +1,4 @@
 import { sql, type AnyColumn, type SQL, type Table } from 'drizzle-orm'
-import { TOMBSTONE } from './rules.ts'
 
 /**
  * The fixed-shape storage statements every SQL engine answers alike, built once over each
@@ -96,10 +95,14 @@ export function storageSql(layout: StorageLayout) {
     bsoModified: sql`
       SELECT ${millis(bso.modified)} FROM ${bso.table}
        WHERE ${bso.user} = ${p('uid')} AND ${bso.collection} = ${p('collection')} AND ${layout.idIs(bso.id, 'id')}`,
-    collectionTimestamps: sql`
-      SELECT ${c.name}, ${millis(uc.modified)}
-        FROM ${uc.table} JOIN ${c.table} ON ${c.id} = ${uc.collection}
-       WHERE ${uc.user} = ${p('uid')} AND ${uc.collection} <> ${sql.raw(String(TOMBSTONE))} AND ${layout.stamped}`,
+    /**
+     * Every stamped row of the user, the tombstone's included (its name is NULL): what both
+     * storageTimestamp and collectionTimestamps read, so info/collections takes one round trip.
+     */
+    userTimestamps: sql`
+      SELECT ${uc.collection}, ${c.name}, ${millis(uc.modified)}
+        FROM ${uc.table} LEFT JOIN ${c.table} ON ${c.id} = ${uc.collection}
+       WHERE ${uc.user} = ${p('uid')} AND ${layout.stamped}`,
     collectionCounts: perCollection(sql`count(*)`),
     collectionUsage: perCollection(sql`sum(${layout.payloadBytes(bso.payload)})`),
     storageUsage: sql`SELECT ${bytes} FROM ${bso.table} WHERE ${liveOfUser}`,

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
 import { compactVerify, importJWK } from 'jose'
 import { mintToken } from '../src/auth/token.ts'
+import { poolFor } from './http1.ts'
 import { runLoad, type Operation } from './load.ts'
 
 const OLDSYNC_SCOPE = 'https://identity.mozilla.com/apps/oldsync'
@@ -76,8 +77,9 @@ function account(privateKey: KeyObject, kid: string): BenchAccount {
 
 const b64url = (text: string) => Buffer.from(text).toString('base64url')
 
-const tokenRequest = (serverUrl: string, account: BenchAccount) =>
-  fetch(`${serverUrl}${TOKEN_PATH}`, { headers: { authorization: `Bearer ${account.bearer}`, 'x-keyid': account.keyId } })
+/** Over the raw keep-alive client, like the storage requests, so the generator stays light. */
+const tokenRequest = (serverUrl: string, account: BenchAccount, keepBody = false) =>
+  poolFor(serverUrl).request('GET', TOKEN_PATH, `authorization: Bearer ${account.bearer}\r\nx-keyid: ${account.keyId}\r\n`, undefined, keepBody)
 
 /**
  * `GET /1.0/sync/1.5` for a population of accounts. Every account's first request creates its
@@ -89,16 +91,12 @@ export async function prepareTokenserver(
   accounts: readonly BenchAccount[],
   concurrency: number,
 ): Promise<{ available: false; reason: string } | { available: true; operation: Operation }> {
-  const probe = await tokenRequest(server.url, accounts[0] as BenchAccount)
-  const body = await probe.text()
+  const probe = await tokenRequest(server.url, accounts[0] as BenchAccount, true)
+  const body = new TextDecoder().decode(probe.body)
   if (probe.status === 404) return { available: false, reason: `GET ${TOKEN_PATH} answered 404` }
   if (probe.status !== 200) return { available: false, reason: `GET ${TOKEN_PATH} answered ${probe.status}: ${body.slice(0, 160)}` }
   let next = 0
-  const operation: Operation = async () => {
-    const response = await tokenRequest(server.url, accounts[next++ % accounts.length] as BenchAccount)
-    await response.arrayBuffer()
-    return response.status
-  }
+  const operation: Operation = async () => (await tokenRequest(server.url, accounts[next++ % accounts.length] as BenchAccount)).status
   await runLoad({ concurrency, maxOps: accounts.length, maxMs: 60_000 }, operation)
   return { available: true, operation }
 }

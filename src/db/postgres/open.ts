@@ -14,7 +14,12 @@ const storage = migratedSchema(postgresMigrationAccess, 'storage', embeddedMigra
 const tokenserver = migratedSchema(postgresMigrationAccess, 'tokenserver', embeddedMigrations('postgres-tokenserver'))
 
 export const postgresEngine: Engine = {
-  openStorage: (url, options) => storage.open(url, options, () => new PostgresStorage(new PostgresPool(url, options), options)),
+  openStorage: (url, options) =>
+    storage.open(url, options, () => {
+      const opened = new PostgresStorage(new PostgresPool(url, options), options)
+      void opened.analyzeIfStale()
+      return opened
+    }),
   migrateStorage: storage.migrate,
   openTokenserver: (url, options) => tokenserver.open(url, options, () => new PostgresTokenserver(new PostgresPool(url, options))),
   migrateTokenserver: tokenserver.migrate,

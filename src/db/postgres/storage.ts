@@ -41,7 +41,7 @@ export class PostgresStorage extends PooledStorage<PgSession, PostgresTx> implem
    * error (no permission) only leaves the choice to autovacuum.
    */
   analyzeIfStale(): Promise<boolean> {
-    return this.pool
+    this.statistics = this.pool
       .withSession(async (session) => {
         const [row] = await session.raw(STALE_STATISTICS, [], false)
         if (row?.[0] !== true) return false
@@ -49,7 +49,16 @@ export class PostgresStorage extends PooledStorage<PgSession, PostgresTx> implem
         return true
       })
       .catch(() => false)
+    return this.statistics
   }
+
+  /** A connection must not be ended while it is still being opened for the statistics check. */
+  override async close(): Promise<void> {
+    await this.statistics
+    return super.close()
+  }
+
+  private statistics: Promise<boolean> | undefined
 
   /** BEGIN and the collection lock; returns the collection a write resolved. */
   protected async open(tx: PostgresTx, request: TransactionRequest, name: string | undefined): Promise<ResolvedCollection | undefined> {

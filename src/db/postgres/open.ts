@@ -16,13 +16,9 @@ const tokenserver = migratedSchema(postgresMigrationAccess, 'tokenserver', embed
 export const postgresEngine: Engine = {
   openStorage: (url, options) =>
     storage.open(url, options, () => {
-  openStorage: (url, options) =>
-    storage.open(url, options, () => {
       const opened = new PostgresStorage(new PostgresPool(url, options), options)
       // Start-up work like the migrations: done by the process that runs them (the first worker).
       if (options.runMigrations) void opened.analyzeIfStale()
-      return opened
-    }),
       return opened
     }),
   migrateStorage: storage.migrate,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing (Bun, packages, firefox-esr, qemu-user and
+# Runs every test: installs what is missing (Bun, packages, firefox-esr, chromium, qemu-user and
 # systemd-analyze for the release tests), starts PostgreSQL and MariaDB when they are installed
 # but stopped, builds dist/syncserver, runs `bun test`, and ends with one line
 # "N passed, N failed".
@@ -36,9 +36,17 @@ install_release_tools() {
     || echo "note: ${missing[*]} could not be installed; the tests needing them will report themselves skipped"
 }
 
+install_chromium() {
+  command -v chromium >/dev/null 2>&1 && return
+  echo "installing chromium for the / page test"
+  (as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+    || echo "note: chromium could not be installed; the / page browser test will report itself skipped"
+}
+
 start_services
 install_firefox
 install_release_tools
+install_chromium
 bun run build >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 log=$(mktemp)

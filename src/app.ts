@@ -12,6 +12,8 @@ import { rejectOldIosClients } from './http/middleware/reject-ua.ts'
 import { requestLog } from './http/middleware/request-log.ts'
 import { weaveTimestamp } from './http/middleware/weave-timestamp.ts'
 import { registerOps } from './http/ops.ts'
+import { registerHomePage } from './http/home-page.ts'
+import { parseDatabaseUrl } from './db/url.ts'
 
 export interface AppParts {
   settings: Settings
@@ -21,6 +23,8 @@ export interface AppParts {
   /** The tokenserver sub-app, mounted when `tokenserver.enabled`. */
   tokenserver?: { api: Hono<AppEnv>; check: () => Promise<boolean> }
 }
+
+const ENGINE_NAMES = { sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL', spanner: 'Spanner' } as const
 
 const STORAGE_DOCS = 'https://mozilla-services.readthedocs.io/en/latest/storage/apis-1.5.html'
 const TOKEN_DOCS = 'https://mozilla-services.readthedocs.io/en/latest/token/apis.html'
@@ -40,10 +44,15 @@ export function createApp({ settings, logger, storage, tokenserver }: AppParts):
         maxAge: settings.cors_max_age,
       }),
       rejectOldIosClients(),
-      requestLog(logger),
+      settings.log_requests ? requestLog(logger) : {},
       weaveTimestamp(),
     ),
   )
+  registerHomePage(app, {
+    publicUrl: settings.public_url,
+    engine: ENGINE_NAMES[parseDatabaseUrl(settings.syncstorage.enabled ? settings.syncstorage.database_url : settings.tokenserver.database_url).engine],
+    tokenserver: tokenserver !== undefined,
+  })
   registerOps(app, {
     storage,
     checks: tokenserver ? [tokenserver.check] : [],

@@ -1,5 +1,4 @@
 #!/usr/bin/env bun
-import { ConfigError } from './config/load.ts'
 import { parseArgs, UsageError, type Command } from './cli/command.ts'
 import { backupCommand } from './cli/backup.ts'
 import { copyCommand } from './cli/copy.ts'
@@ -26,7 +25,26 @@ function usage(): string {
     '  --help      show help (also: syncserver <command> --help)',
     '  --version   print the version',
     '',
-    'Settings come from --config FILE (TOML) and SYNC_* environment variables; see the README.',
+    'quick start:',
+    '  syncserver                     listen on http://127.0.0.1:8000, data and secret in ./syncserver.db*',
+    '  syncserver --host 0.0.0.0 --public-url https://sync.example.com',
+    '                                 listen on every address; Firefox reaches it at that URL (your proxy)',
+    '  then in Firefox, before signing in to Sync: about:config →',
+    '    identity.sync.tokenserver.uri = <public URL>/1.0/sync/1.5   (the server prints the exact value)',
+    '',
+    'settings, lowest to highest precedence: defaults, --config FILE (TOML), SYNC_* environment',
+    'variables, flags (serve --port/--host/--database-url/--public-url). A TOML key is a variable in',
+    'capitals with __ between levels: [syncstorage] database_url = SYNC_SYNCSTORAGE__DATABASE_URL.',
+    'The ones people set:',
+    '  port, host                       where to listen (8000, 127.0.0.1)',
+    '  public_url                       the URL Firefox uses (behind a proxy: the proxy\'s)',
+    '  syncstorage.database_url         sqlite:///relative.db, sqlite:////absolute.db, postgres://…, mysql://…',
+    '  master_secret                    required with PostgreSQL/MySQL (openssl rand -hex 32)',
+    '  tokenserver.allowed_fxa_uids     only these Firefox Accounts may sync (a refused sign-in logs its uid)',
+    '  tokenserver.allow_new_users      false: only accounts that synced before',
+    '  log_level, human_logs, log_requests   debug|info|warn|error; text or JSON lines; request lines',
+    '`syncserver config` lists every setting with its value and source; `syncserver doctor` checks them.',
+    'Exit codes: 0 ok, 1 failure, 2 usage error.',
   ]
   return lines.join('\n')
 }
@@ -53,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
   const command = named ?? serveCommand
   const args = named === undefined ? argv : rest
   if (named === undefined && first !== undefined && !first.startsWith('--')) {
-    console.error(`unknown command "${first}"\n\n${usage()}`)
+    console.error(`syncserver: unknown command "${first}"\n\n${usage()}`)
     return 2
   }
   if (args.includes('--help') || args.includes('-h')) {
@@ -68,12 +86,8 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(input)
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`${error.message}\n\n${commandHelp(command)}`)
+      console.error(`syncserver: ${error.message}\n\n${commandHelp(command)}`)
       return 2
-    }
-    if (error instanceof ConfigError) {
-      console.error(`syncserver: ${error.message}`)
-      return 1
     }
     console.error(`syncserver: ${error instanceof Error ? error.message : String(error)}`)
     return 1

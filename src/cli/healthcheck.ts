@@ -15,7 +15,7 @@ export const healthcheckCommand: Command = {
       console.log(`${response.status} ${await response.text()}`)
       return response.ok ? 0 : 1
     } catch (error) {
-      console.error(`syncserver healthcheck: ${origin} unreachable: ${(error as Error).message}`)
+      console.error(`syncserver: healthcheck: ${origin} unreachable: ${(error as Error).message}`)
       return 1
     }
   },

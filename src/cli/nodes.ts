@@ -30,12 +30,13 @@ export const nodesCommand: Command = {
     { name: 'current-load', value: 'N', description: 'users assigned (update only)' },
     { name: 'downed', value: '0|1', description: '1 takes the node out of service (update only)' },
     { name: 'backoff', value: '0|1', description: '1 stops new assignments (update only)' },
+    { name: 'move-to', value: 'URL', description: "give the node a new URL; its users keep their uid and data (update only)" },
   ],
   run(input) {
     return runAdminCommand(input, ACTIONS, async (action, context) => {
       switch (action) {
         case 'list':
-          return listNodes(context)
+          return listNodes(context, input)
         case 'add':
           return addNode(context, input)
         case 'update':
@@ -48,30 +49,49 @@ export const nodesCommand: Command = {
 }
 
 
-async function listNodes(context: AdminContext): Promise<number> {
+const NODE_OPTIONS = ['capacity', 'available', 'current-load', 'downed', 'backoff', 'move-to'] as const
+
+async function listNodes(context: AdminContext, input: CommandInput): Promise<number> {
+  rejectOptions(input, 'list', NODE_OPTIONS)
+  if (input.positionals.length > 1) throw new UsageError(`unexpected arguments: ${input.positionals.slice(1).join(' ')}`)
   const nodes = await context.db.listNodes(context.service)
-  context.print(nodes, () => nodeTable(nodes))
+  printNodes(context, nodes)
   return 0
 }
 
-function nodeTable(nodes: readonly NodeRecord[]): string {
-  return formatTable(
-    ['id', 'node', 'available', 'current_load', 'capacity', 'downed', 'backoff'],
-    nodes.map((n) => [n.id, n.node, n.available, n.currentLoad, n.capacity, Number(n.downed), Number(n.backoff)].map(String)),
+/** A node as printed: the table's column names are the JSON keys too (the database's names). */
+const nodeRow = (n: NodeRecord) => ({
+  id: n.id,
+  node: n.node,
+  available: n.available,
+  current_load: n.currentLoad,
+  capacity: n.capacity,
+  downed: Number(n.downed),
+  backoff: Number(n.backoff),
+})
+
+function printNodes(context: AdminContext, nodes: readonly NodeRecord[], single = false): void {
+  const rows = nodes.map(nodeRow)
+  context.print(single ? rows[0] : rows, () =>
+    formatTable(
+      ['id', 'node', 'available', 'current_load', 'capacity', 'downed', 'backoff'],
+      rows.map((row) => Object.values(row).map(String)),
+    ),
   )
 }
 
 async function addNode(context: AdminContext, input: CommandInput): Promise<number> {
   const url = nodeUrl(singleArgument(input, '<url>'))
-  rejectOptions(input, 'add', ['current-load', 'downed', 'backoff'])
+  rejectOptions(input, 'add', ['current-load', 'downed', 'backoff', 'move-to'])
   const { tokenserver } = context.settings
   const capacity = countOption(input, 'capacity') ?? tokenserver.init_node_capacity
   // §14: the reference's add_node releases one batch of slots up front.
   const available = countOption(input, 'available') ?? Math.ceil(capacity * tokenserver.node_capacity_release_rate)
+  checkAvailable(available, capacity)
   const node = { service: context.service, node: url, available, currentLoad: 0, capacity, downed: false, backoff: false }
   const id = await context.db.insertNode(node)
   if (id === null) throw new AdminError(`node ${url} already exists; use \`nodes update\``)
-  context.print({ id, ...node }, () => `added node ${id}: ${url} (capacity ${capacity}, available ${available})`)
+  context.print(nodeRow({ id, ...node }), () => `added node ${id}: ${url} (capacity ${capacity}, available ${available})`)
   return 0
 }
 
@@ -83,14 +103,19 @@ async function updateNode(context: AdminContext, input: CommandInput): Promise<n
     currentLoad: countOption(input, 'current-load'),
     downed: flagOption(input, 'downed'),
     backoff: flagOption(input, 'backoff'),
+    node: input.options['move-to'] === undefined ? undefined : nodeUrl(String(input.options['move-to'])),
   })
   if (Object.keys(changes).length === 0) {
-    throw new UsageError('nothing to update: give --capacity, --available, --current-load, --downed or --backoff')
+    throw new UsageError('nothing to update: give --capacity, --available, --current-load, --downed, --backoff or --move-to')
   }
   const node = await existingNode(context, url)
-  await context.db.updateNode(node.id, changes)
   const updated = { ...node, ...changes }
-  context.print(updated, () => nodeTable([updated]))
+  checkAvailable(updated.available, updated.capacity)
+  if (changes.node !== undefined && changes.node !== url && (await context.db.listNodes(context.service)).some((n) => n.node === changes.node)) {
+    throw new AdminError(`node ${changes.node} already exists; remove one of the two first`)
+  }
+  await context.db.updateNode(node.id, changes)
+  printNodes(context, [updated], true)
   return 0
 }
 
@@ -121,6 +146,10 @@ function nodeUrl(text: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`"${text}" is not an http:// or https:// URL`)
   return text.replace(/\/+$/, '')
+}
+
+function checkAvailable(available: number, capacity: number): void {
+  if (available > capacity) throw new UsageError(`--available ${available} exceeds the capacity ${capacity}: a node cannot offer more slots than it has`)
 }
 
 function rejectOptions(input: CommandInput, action: Action, names: readonly string[]): void {

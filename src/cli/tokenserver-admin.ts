@@ -1,3 +1,4 @@
+import { openingDatabase } from '../config/database-errors.ts'
 import type { Settings } from '../config/settings.ts'
 import { openTokenserverDb } from '../db/open.ts'
 import { SYNC_SERVICE, type TokenserverDb } from '../db/tokenserver-types.ts'
@@ -35,7 +36,8 @@ export async function runAdminCommand<A extends string>(
   try {
     const action = actionOf(input, actions)
     const settings = await settingsFor(input)
-    const db = await openTokenserverDb(settings.tokenserver.database_url, { runMigrations: settings.tokenserver.run_migrations })
+    const url = settings.tokenserver.database_url
+    const db = await openingDatabase('tokenserver.database_url', url, () => openTokenserverDb(url, { runMigrations: settings.tokenserver.run_migrations }))
     try {
       const service = await db.serviceId(SYNC_SERVICE)
       if (service === null) throw new AdminError(`the tokenserver database has no "${SYNC_SERVICE}" service`)
@@ -46,7 +48,7 @@ export async function runAdminCommand<A extends string>(
       await db.close()
     }
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`)
+    console.error(`syncserver: ${error instanceof Error ? error.message : String(error)}`)
     return error instanceof UsageError ? 2 : 1
   }
 }

@@ -1,3 +1,4 @@
+import { openingDatabase } from '../config/database-errors.ts'
 import type { Settings } from '../config/settings.ts'
 import { openStorage } from '../db/open.ts'
 import type { UserRecord } from '../db/tokenserver-types.ts'
@@ -49,25 +50,81 @@ async function listUsers(context: AdminContext, input: CommandInput): Promise<nu
   if (input.positionals.length > 1) throw new UsageError(`unexpected arguments: ${input.positionals.slice(1).join(' ')}`)
   const email = who === undefined ? undefined : userEmail(context.settings, who)
   const users = await context.db.listUsers({ service: context.service, email })
-  context.print(users, () => userTable(users))
+  const usage = await storedData(context.settings, users)
+  const rows = users.map((user) => userRow(user, usage.get(user.uid)))
+  context.print(rows, () =>
+    formatTable(
+      ['uid', 'fxa_uid', 'node', 'last_seen', 'records', 'bytes', 'generation', 'keys_changed_at', 'client_state', 'created_at', 'replaced_at'],
+      rows.map((row) => [
+        String(row.uid),
+        row.fxa_uid,
+        row.node ?? '(node gone)',
+        time(row.last_seen),
+        String(row.records ?? '-'),
+        String(row.bytes ?? '-'),
+        String(row.generation),
+        String(row.keys_changed_at ?? '-'),
+        row.client_state || '-',
+        time(row.created_at),
+        time(row.replaced_at),
+      ]),
+    ),
+  )
   return 0
 }
 
-function userTable(users: readonly UserRecord[]): string {
-  const time = (ms: bigint | null) => (ms === null ? '-' : new Date(Number(ms)).toISOString())
-  return formatTable(
-    ['uid', 'email', 'generation', 'keys_changed_at', 'client_state', 'created_at', 'replaced_at', 'node'],
-    users.map((user) => [
-      String(user.uid),
-      user.email,
-      String(user.generation),
-      String(user.keysChangedAt ?? '-'),
-      user.clientState || '-',
-      time(user.createdAt),
-      time(user.replacedAt),
-      user.node ?? `(missing node ${user.nodeId})`,
-    ]),
+const time = (ms: bigint | number | null | undefined) => (ms === null || ms === undefined ? '-' : new Date(Number(ms)).toISOString())
+
+interface StoredData {
+  /** The user's last write (storage timestamp), ms. */
+  lastSeen: number | null
+  records: number
+  bytes: number
+}
+
+/** A user as printed: the table's columns are the JSON keys, in the database's naming. */
+function userRow(user: UserRecord, stored: StoredData | undefined) {
+  return {
+    uid: user.uid,
+    fxa_uid: user.email.slice(0, user.email.lastIndexOf('@')),
+    email: user.email,
+    node: user.node,
+    last_seen: stored?.lastSeen ?? null,
+    records: stored?.records ?? null,
+    bytes: stored?.bytes ?? null,
+    generation: user.generation,
+    keys_changed_at: user.keysChangedAt,
+    client_state: user.clientState,
+    created_at: user.createdAt,
+    replaced_at: user.replacedAt,
+  }
+}
+
+/**
+ * What each current user keeps in this server's storage database. Users on other nodes, or a
+ * storage database this command cannot open (a tokenserver-only host), show nothing.
+ */
+async function storedData(settings: Settings, users: readonly UserRecord[]): Promise<Map<number, StoredData>> {
+  const result = new Map<number, StoredData>()
+  const current = users.filter((user) => user.replacedAt === null)
+  if (!settings.syncstorage.enabled || current.length === 0) return result
+  const { syncstorage } = settings
+  const storage = await openingDatabase('syncstorage.database_url', syncstorage.database_url, () =>
+    openStorage(syncstorage.database_url, { runMigrations: syncstorage.run_migrations }),
   )
+  try {
+    for (const user of current) {
+      const data = await storage.withTransaction({ user: { uid: user.uid, fxaUid: '', fxaKid: '' }, mode: 'read' }, async (tx) => ({
+        lastSeen: (await tx.storageTimestamp()) || null,
+        records: [...(await tx.collectionCounts()).values()].reduce((sum, count) => sum + count, 0),
+        bytes: await tx.storageUsage(),
+      }))
+      result.set(user.uid, data)
+    }
+  } finally {
+    await storage.close()
+  }
+  return result
 }
 
 /**
@@ -80,7 +137,9 @@ async function deleteData(context: AdminContext, input: CommandInput): Promise<n
   if (rows.length === 0) throw new AdminError(`no user ${email}; \`users list\` shows them`)
   const uids = [...new Set(rows.map((row) => row.uid))]
   const { syncstorage } = context.settings
-  const storage = await openStorage(syncstorage.database_url, { runMigrations: syncstorage.run_migrations })
+  const storage = await openingDatabase('syncstorage.database_url', syncstorage.database_url, () =>
+    openStorage(syncstorage.database_url, { runMigrations: syncstorage.run_migrations }),
+  )
   try {
     for (const uid of uids) {
       await storage.withTransaction({ user: { uid, fxaUid: '', fxaKid: '' }, mode: 'wipe' }, (tx) => tx.deleteStorage())

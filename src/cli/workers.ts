@@ -68,7 +68,7 @@ interface WorkerSlot {
  * go better by starting the others.
  */
 export async function superviseWorkers(settings: Settings, count: number): Promise<number> {
-  const logger = createLogger({ human: settings.human_logs })
+  const logger = createLogger({ human: settings.human_logs ?? false, level: settings.log_level })
   const startedAt = Date.now()
   const slots: WorkerSlot[] = Array.from({ length: count }, (_, i) => ({ number: i + 1, startedAt: 0, restartDelayMs: 0 }))
   let stopping = false
@@ -115,10 +115,10 @@ export async function superviseWorkers(settings: Settings, count: number): Promi
     void Promise.all(children.map((child) => child.exited)).then(() => done.resolve(children.every(clean) ? 0 : 1))
   }
   // Installed before the first spawn: a signal during start-up must stop the workers already running.
-  process.removeAllListeners('SIGTERM')
-  process.removeAllListeners('SIGINT')
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.removeAllListeners(signal)
+    process.on(signal, () => stop(signal))
+  }
 
   const [first, ...others] = slots as [WorkerSlot, ...WorkerSlot[]]
   const firstReady = await spawn(first, false)

@@ -2,8 +2,8 @@ import { describe, expect, test } from 'bun:test'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError, loadSettings, settingsFromEnv } from './load.ts'
-import { resolveSettings } from './settings.ts'
+import { ConfigError, loadConfiguration, loadSettings, settingsFromEnv } from './load.ts'
+import { resolveSettings, settingWarnings } from './settings.ts'
 
 const tomlFile = (text: string) => {
   const path = join(mkdtempSync(join(tmpdir(), 'syncserver-config-')), 'config.toml')
@@ -13,7 +13,7 @@ const tomlFile = (text: string) => {
 
 describe('settings loading', () => {
   test('SYNC_ variables nest on double underscores, case-insensitively', () => {
-    expect(settingsFromEnv({ SYNC_SYNCSTORAGE__LIMITS__MAX_POST_BYTES: '5', sync_host: 'h', OTHER: 'x' })).toEqual({
+    expect(settingsFromEnv({ SYNC_SYNCSTORAGE__LIMITS__MAX_POST_BYTES: '5', sync_host: 'h', OTHER: 'x' }).tree).toEqual({
       syncstorage: { limits: { max_post_bytes: '5' } },
       host: 'h',
     })
@@ -68,7 +68,87 @@ describe('settings loading', () => {
   })
 })
 
+describe('misspelled and unknown settings', () => {
+  const refusal = (text: string) => loadSettings({ configFile: tomlFile(text), env: {} }).catch((error: unknown) => (error as Error).message)
+
+  test('an unknown TOML key is an error naming its line and the closest setting', async () => {
+    expect(await refusal('prot = 9\n')).toMatch(/^unknown setting prot; did you mean port\? \(.*config\.toml line 1\)$/)
+    expect(await refusal('port = 8000\n[syncstorage]\ndatabse_url = "sqlite:///x.db"\n')).toContain(
+      'unknown setting syncstorage.databse_url; did you mean syncstorage.database_url?',
+    )
+    expect(await refusal('port = 8000\n[syncstorage]\ndatabse_url = "x"\n')).toContain('line 3')
+    expect(await refusal('[tokenserver]\nallowed_email = ["me@example.com"]\n')).toContain('did you mean tokenserver.allowed_emails?')
+    // The right name in the wrong table.
+    expect(await refusal('database_url = "sqlite:///x.db"\n')).toContain('did you mean syncstorage.database_url?')
+  })
+
+  test('[[tokenserver]] (an array of tables) is refused with the spelling that works', async () => {
+    expect(await refusal('[[tokenserver]]\nallowed_fxa_uids = ["abc"]\n')).toContain('write [tokenserver], not [[tokenserver]]')
+  })
+
+  test('a TOML syntax error names its line', async () => {
+    expect(await refusal('port = 8000\nhost = \n')).toMatch(/line 2 is not valid TOML/)
+  })
+
+  test('an unknown SYNC_* variable is a warning naming the closest variable, and is ignored', async () => {
+    const loaded = await loadConfiguration({
+      env: { SYNC_SYNCSTORAGE_DATABASE_URL: 'postgres://x/y', SYNC_TOKENSERVER__ALLOWED_EMAIL: 'me@example.com', SYNC_PORT: '9000' },
+    })
+    expect(loaded.warnings).toEqual([
+      'environment variable SYNC_SYNCSTORAGE_DATABASE_URL is not a setting and is ignored; did you mean SYNC_SYNCSTORAGE__DATABASE_URL?',
+      'environment variable SYNC_TOKENSERVER__ALLOWED_EMAIL is not a setting and is ignored; did you mean SYNC_TOKENSERVER__ALLOWED_EMAILS?',
+    ])
+    expect(loaded.settings.port).toBe(9000)
+    expect(loaded.settings.syncstorage.database_url).toBe('sqlite:///syncserver.db')
+  })
+
+  test('each setting knows where it came from: file line, variable or flag', async () => {
+    const configFile = tomlFile('port = 9000\n[tokenserver]\nallow_new_users = false\n')
+    const loaded = await loadConfiguration({
+      configFile,
+      env: { SYNC_HOST: '::1' },
+      overrides: { values: { port: '9001' }, sources: new Map([['port', '--port']]) },
+    })
+    expect(loaded.settings.port).toBe(9001)
+    expect(Object.fromEntries(loaded.sources)).toEqual({ port: '--port', 'tokenserver.allow_new_users': `${configFile} line 3`, host: 'SYNC_HOST' })
+  })
+
+  test('database URLs of no accepted form and public URLs with a query are refused at start', async () => {
+    await expect(loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: 'mysql:/x' } })).rejects.toThrow(
+      'invalid setting syncstorage.database_url (SYNC_SYNCSTORAGE__DATABASE_URL): expected sqlite:///relative.db',
+    )
+    await expect(loadSettings({ env: { SYNC_TOKENSERVER__DATABASE_URL: 'postgres:sync' } })).rejects.toThrow('tokenserver.database_url')
+    await expect(loadSettings({ env: { SYNC_PUBLIC_URL: 'https://sync.example.com/?x=1' } })).rejects.toThrow('without ?query')
+  })
+
+  test('settings that load but mislead are warned about: sqlite:///var/…, a short secret, 0.0.0.0 without public_url', async () => {
+    const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:///var/lib/sync.db', SYNC_MASTER_SECRET: 'x', SYNC_HOST: '0.0.0.0' } })
+    const [sqlite, secret, host] = settingWarnings(raw, '/srv/app')
+    expect(sqlite).toContain('the database is /srv/app/var/lib/sync.db')
+    expect(sqlite).toContain('write sqlite:////var/lib/sync.db')
+    expect(secret).toContain('master_secret is only 1 characters')
+    expect(host).toContain('set public_url (SYNC_PUBLIC_URL)')
+    expect(settingWarnings(await loadSettings({ env: {} }))).toEqual([])
+  })
+
+  test('log_level and log_requests are settings; human_logs is unset unless given', async () => {
+    const settings = await loadSettings({ env: { SYNC_LOG_LEVEL: 'warn', SYNC_LOG_REQUESTS: 'false' } })
+    expect([settings.log_level, settings.log_requests, settings.human_logs]).toEqual(['warn', false, undefined])
+    await expect(loadSettings({ env: { SYNC_LOG_LEVEL: 'loud' } })).rejects.toThrow('expected debug, info, warn or error')
+  })
+})
+
 describe('derived settings', () => {
+  test('an IPv6 bind address gives a bracketed public URL', async () => {
+    const settings = await resolveSettings(await loadSettings({ env: { SYNC_HOST: '::1', SYNC_MASTER_SECRET: 'a secret of some length' } }))
+    expect(settings.public_url).toBe('http://[::1]:8000')
+  })
+
+  test('commands that do not sign tokens run without master_secret on PostgreSQL', async () => {
+    const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: 'postgres://localhost/sync' } })
+    expect((await resolveSettings(raw, { secret: 'none' })).masterSecretSource).toBe('unneeded')
+  })
+
   test('the tokenserver uses the storage database and the public URL as its node by default', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'syncserver-settings-'))
     const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: `sqlite:///${dir}/s.db`, SYNC_PORT: '8123' } })
@@ -83,6 +163,7 @@ describe('derived settings', () => {
     const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: `sqlite:///${dir}/s.db` } })
     const first = await resolveSettings(raw)
     const second = await resolveSettings(raw)
+    expect(first.masterSecretFile).toBe(`${dir}/s.db.secret`)
     expect(first.masterSecretSource).toBe('generated')
     expect(second.masterSecretSource).toBe('stored')
     expect(second.master_secret).toBe(first.master_secret)

@@ -42,8 +42,24 @@ const httpUrl = v.pipe(
   v.string(expects('an http:// or https:// URL')),
   v.url(expects('an http:// or https:// URL')),
   v.regex(/^https?:\/\//i, expects('an http:// or https:// URL')),
+  // Clients append paths to it; a query or fragment would end up in the middle of every URL.
+  v.regex(/^[^?#]*$/, expects('an http:// or https:// URL without ?query or #fragment')),
   v.transform((url) => url.replace(/\/+$/, '')),
 )
+
+/**
+ * A database URL whose form is checked at start, so `mysql:/x` or `postgres:db` fail with the
+ * forms we accept instead of a driver error later. (db/url.ts decides what each form means.)
+ */
+const databaseUrl = v.pipe(
+  text,
+  v.check(
+    (url) => url === '' || /^sqlite:./i.test(url) || /^(postgres|postgresql|mysql|mariadb|spanner):\/\/[^/]/i.test(url),
+    expects('sqlite:///relative.db, sqlite:////absolute.db, postgres://user@host/db, mysql://user@host/db or spanner://projects/…'),
+  ),
+)
+
+const logLevel = v.picklist(['debug', 'info', 'warn', 'error'], expects('debug, info, warn or error'))
 
 const stringList = v.union(
   [
@@ -123,7 +139,7 @@ const limits = v.pipe(
 const syncstorage = v.object({
   enabled: v.optional(flag, true),
   // ours: the reference requires a URL; we default to an embedded SQLite file.
-  database_url: v.optional(text, 'sqlite:///syncserver.db'),
+  database_url: v.optional(databaseUrl, 'sqlite:///syncserver.db'),
   database_pool_max_size: v.optional(positiveInt, 10),
   database_pool_connection_timeout: v.optional(positiveInt, 30),
   database_pool_connection_lifespan: v.optional(positiveInt),
@@ -151,7 +167,7 @@ const tokenserver = v.object({
   // ours: the reference defaults to false; a self-hosted Firefox needs it.
   enabled: v.optional(flag, true),
   // ours: empty means "the storage database".
-  database_url: v.optional(text, ''),
+  database_url: v.optional(databaseUrl, ''),
   database_pool_max_size: v.optional(positiveInt, 10),
   database_pool_connection_timeout: v.optional(positiveInt, 30),
   database_request_timeout: v.optional(positiveInt),
@@ -194,7 +210,12 @@ export const settingsSchema = v.object({
   // ours: older secrets whose tokens still verify after a rotation; master_secret signs new ones.
   previous_master_secrets: v.optional(v.pipe(stringList, v.everyItem((item) => item !== '', expects('non-empty strings'))), []),
   actix_keep_alive: v.optional(positiveInt),
-  human_logs: v.optional(flag, false),
+  // ours: unset means human-readable on a terminal, mozlog JSON otherwise.
+  human_logs: v.optional(flag),
+  // ours: the reference reads RUST_LOG.
+  log_level: v.optional(logLevel, 'info'),
+  // ours: one line per request (method, path, status, duration) at level info.
+  log_requests: v.optional(flag, true),
   statsd_host: v.optional(text, 'localhost'),
   statsd_port: v.optional(port, 8125),
   include_hostname_tag: v.optional(flag, false),

@@ -5,16 +5,31 @@ export type LogFields = Record<string, string | number | boolean | undefined>
 
 /** Log lines: human-readable when `human_logs` is on, mozlog JSON lines otherwise. */
 export interface Logger {
+  debug(message: string, fields?: LogFields): void
   info(message: string, fields?: LogFields): void
   warn(message: string, fields?: LogFields): void
   error(message: string, fields?: LogFields): void
+  /**
+   * Text for a person reading the terminal (the start banner): written as it is in human mode;
+   * in JSON mode one info line whose `msg` is the first line, with `fields`.
+   */
+  notice(lines: readonly string[], fields?: LogFields): void
 }
 
-const SEVERITY = { info: 6, warn: 4, error: 3 } as const
-type Level = keyof typeof SEVERITY
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
-export function createLogger(options: { human: boolean; write?: (line: string) => void }): Logger {
+const SEVERITY = { debug: 7, info: 6, warn: 4, error: 3 } as const
+
+export interface LoggerOptions {
+  human: boolean
+  /** Lines below this level are dropped; default info. */
+  level?: LogLevel
+  write?: (line: string) => void
+}
+
+export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? writeStdout
+  const threshold = SEVERITY[options.level ?? 'info']
   const host = hostname()
   // The envelope is the same on every line: serialised once, so a request line costs one small stringify.
   const envelope = JSON.stringify({
@@ -25,19 +40,45 @@ export function createLogger(options: { human: boolean; write?: (line: string) =
     Pid: process.pid,
   }).slice(0, -1)
   const format = options.human
-    ? (level: Level, message: string, fields: LogFields) => humanLine(level, message, fields)
-    : (level: Level, message: string, fields: LogFields) =>
+    ? (level: LogLevel, message: string, fields: LogFields) => humanLine(level, message, fields)
+    : (level: LogLevel, message: string, fields: LogFields) =>
         `${envelope},"Timestamp":${Date.now() * 1_000_000},"Severity":${SEVERITY[level]},"Fields":${JSON.stringify({ msg: message, ...fields })}}`
-  const log = (level: Level) => (message: string, fields: LogFields = {}) => write(format(level, message, fields))
-  return { info: log('info'), warn: log('warn'), error: log('error') }
+  const ignore = () => {}
+  const log = (level: LogLevel) =>
+    SEVERITY[level] > threshold ? ignore : (message: string, fields: LogFields = {}) => write(format(level, message, fields))
+  const info = log('info')
+  return {
+    debug: log('debug'),
+    info,
+    warn: log('warn'),
+    error: log('error'),
+    notice: options.human ? (lines) => write(lines.join('\n')) : (lines, fields) => info(lines[0] ?? '', fields),
+  }
 }
 
-function humanLine(level: Level, message: string, fields: LogFields): string {
-  const extras = Object.entries(fields)
+function humanLine(level: LogLevel, message: string, fields: LogFields): string {
+  const time = new Date().toISOString().slice(11, 19)
+  const { method, path, query, status, ms, ...rest } = fields
+  // A request line reads like an access log: GET /path?query 200 1.2ms
+  const head =
+    message === 'request' && method !== undefined
+      ? `${method} ${path}${query === undefined ? '' : `?${query}`} ${status} ${ms}ms`
+      : message
+  const shown = message === 'request' ? rest : fields
+  const extras = Object.entries(shown)
     .filter(([, value]) => value !== undefined)
     .map(([key, value]) => `${key}=${value}`)
     .join(' ')
-  return `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}${extras === '' ? '' : ` ${extras}`}`
+  return `${time} ${level.toUpperCase().padEnd(5)} ${head}${extras === '' ? '' : ` ${extras}`}`
+}
+
+/** Whether stdout is a terminal (a character device), without loading node:tty (~6 MB). */
+export async function stdoutIsTerminal(): Promise<boolean> {
+  try {
+    return (await Bun.stdout.stat()).isCharacterDevice()
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -85,4 +126,4 @@ let stdoutLines: StdoutLines | undefined
 const writeStdout = (line: string) => (stdoutLines ??= new StdoutLines()).write(line)
 
 /** For tests and tools that want no output. */
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} }
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, notice() {} }

@@ -27,3 +27,36 @@ export function checkAccountAllowed(
   if (uids.has(account.fxaUid.toLowerCase()) || candidates.some((email) => emails.has(email.toLowerCase()))) return
   throw new SyncError('accountNotAllowed', 'account is not on the allow-list')
 }
+
+/**
+ * The log line for a refused sign-in: the account's FxA uid (the one thing an operator can put
+ * on the allow-list; FxA tokens rarely carry an email) and the exact setting that would let it
+ * in, in both the TOML and the environment spelling.
+ */
+export function refusalNotice(
+  error: unknown,
+  fxaUid: string,
+  config: Pick<TokenserverConfig, 'allowed_emails' | 'allowed_fxa_uids' | 'allow_new_users'>,
+): { message: string; fields: Record<string, string> } | undefined {
+  if (!(error instanceof SyncError)) return undefined
+  if (error.kind === 'accountNotAllowed') {
+    const uids = [...config.allowed_fxa_uids, fxaUid]
+    return {
+      message: `sign-in refused: Firefox Account ${fxaUid} is not on the allow-list`,
+      fields: {
+        fxa_uid: fxaUid,
+        to_allow: `[tokenserver] allowed_fxa_uids = [${uids.map((uid) => JSON.stringify(uid)).join(', ')}]  or  SYNC_TOKENSERVER__ALLOWED_FXA_UIDS=${uids.join(',')}`,
+      },
+    }
+  }
+  if (error.kind === 'newUsersDisabled') {
+    return {
+      message: `sign-in refused: Firefox Account ${fxaUid} is new and allow_new_users is false`,
+      fields: {
+        fxa_uid: fxaUid,
+        to_allow: 'set [tokenserver] allow_new_users = true (SYNC_TOKENSERVER__ALLOW_NEW_USERS=true) until the account has synced once',
+      },
+    }
+  }
+  return undefined
+}

@@ -5,7 +5,7 @@ import { isSyncError, SyncError } from '../errors.ts'
 import type { AppEnv } from '../http/env.ts'
 import { asSyncError, tokenErrorResponse } from '../http/errors.ts'
 import type { Logger } from '../http/logger.ts'
-import { checkAccountAllowed } from './allow-list.ts'
+import { checkAccountAllowed, refusalNotice } from './allow-list.ts'
 import { bearerToken } from './authorization.ts'
 import { withRequestTimeout } from './db-timeout.ts'
 import { formatFxaKid } from './fxa-kid.ts'
@@ -63,10 +63,19 @@ export function createTokenserverApi(deps: TokenserverApiDeps): Hono<AppEnv> {
     checkApplication(c.req.param('application'), c.req.param('version'))
     const service = await serviceId()
     const email = `${account.fxaUid}@${config.fxa_email_domain}`
-    checkAccountAllowed({ fxaUid: account.fxaUid, email, claimedEmail: account.email }, config)
+    const logRefusal = (error: unknown): never => {
+      const refusal = refusalNotice(error, account.fxaUid, config)
+      if (refusal) logger.warn(refusal.message, refusal.fields)
+      throw error
+    }
+    try {
+      checkAccountAllowed({ fxaUid: account.fxaUid, email, claimedEmail: account.email }, config)
+    } catch (error) {
+      logRefusal(error)
+    }
     const duration = tokenDuration(c.req.query('duration'), config.token_duration)
     const claims = { email, generation: account.generation, keysChangedAt: keyId.keysChangedAt, clientState: keyId.clientState }
-    const assignment = await assignUser(db, { service, claims, policy, now: () => BigInt(now()) })
+    const assignment = await assignUser(db, { service, claims, policy, now: () => BigInt(now()) }).catch(logRefusal)
     const nowSeconds = Math.floor(now() / 1000)
     const body = tokenBody({ settings, assignment, fxaUid: account.fxaUid, hashes, duration, expires: nowSeconds + duration })
     return c.json(body, 200, { 'X-Timestamp': String(nowSeconds), 'X-Content-Type-Options': 'nosniff' })

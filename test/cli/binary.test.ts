@@ -1,46 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { existsSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { BINARY, buildBinary, cleanEnv, emptyDir, freePort, run, waitFor } from '../support/binary.ts'
 import { SyncClient } from '../support/sync-client.ts'
-
-const ROOT = resolve(import.meta.dir, '../..')
-const BINARY = join(ROOT, 'dist/syncserver')
-
-const emptyDir = () => mkdtempSync(join(tmpdir(), 'syncserver-bin-'))
-/** Only PATH: no SYNC_* from the developer's shell may leak into "no configuration at all". */
-const cleanEnv = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', ...extra })
-
-async function freePort(): Promise<number> {
-  const probe = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
-  const port = probe.port as number
-  await probe.stop(true)
-  return port
-}
-
-async function run(args: string[], cwd = emptyDir()) {
-  const child = Bun.spawn([BINARY, ...args], { cwd, env: cleanEnv(), stdout: 'pipe', stderr: 'pipe' })
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
-  return { stdout, stderr, code }
-}
-
-async function waitFor(url: string, deadline: number): Promise<Response> {
-  for (;;) {
-    try {
-      return await fetch(url)
-    } catch (error) {
-      if (Date.now() > deadline) throw error
-      await Bun.sleep(25)
-    }
-  }
-}
 
 describe('compiled binary dist/syncserver', () => {
   const children: ReturnType<typeof Bun.spawn>[] = []
   // Built here, so the smoke test always runs the binary of the code under test.
   beforeAll(async () => {
-    const build = Bun.spawn(['bun', 'run', 'build'], { cwd: ROOT, stdout: 'ignore', stderr: 'pipe' })
-    if ((await build.exited) !== 0) throw new Error(`bun run build failed: ${await new Response(build.stderr).text()}`)
+    await buildBinary()
     expect(existsSync(BINARY)).toBe(true)
   }, 120_000)
   afterAll(() => children.forEach((child) => child.kill('SIGKILL')))

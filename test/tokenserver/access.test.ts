@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import { createLogger } from '../../src/http/logger.ts'
 import { backends } from '../support/backends.ts'
 import { accessToken, emailOf, errorBody, harnessPerTest, newFxaUid, NODE_URL } from './harness.ts'
 
@@ -58,6 +59,31 @@ describe.each(backends)('access control on $name', (backend) => {
       expect(await response.json()).toEqual(accountNotAllowed)
       expect(await harness.rows(fxaUid)).toEqual([])
       expect(await harness.node(NODE_URL)).toMatchObject({ currentLoad: 0 })
+    })
+
+    test('a refused sign-in logs the FxA uid and the exact setting line that would allow it', async () => {
+      const lines: string[] = []
+      const logger = createLogger({ human: false, write: (line) => lines.push(line) })
+      const allowed = newFxaUid()
+      const harness = await open({ tokenserver: { allowed_emails: ['me@example.com'], allowed_fxa_uids: [allowed] }, logger })
+      const fxaUid = newFxaUid()
+      expect((await harness.request({ token: await accessToken({ sub: fxaUid }) })).status).toBe(403)
+      const fields = lines.map((line) => JSON.parse(line).Fields).find((f) => f.fxa_uid === fxaUid)
+      expect(fields.msg).toBe(`sign-in refused: Firefox Account ${fxaUid} is not on the allow-list`)
+      expect(fields.to_allow).toBe(
+        `[tokenserver] allowed_fxa_uids = ["${allowed}", "${fxaUid}"]  or  SYNC_TOKENSERVER__ALLOWED_FXA_UIDS=${allowed},${fxaUid}`,
+      )
+      // The line it names works.
+      const fixed = await open({ tokenserver: { allowed_fxa_uids: [allowed, fxaUid] } })
+      expect((await fixed.request({ token: await accessToken({ sub: fxaUid }) })).status).toBe(200)
+    })
+
+    test('a sign-in refused for allow_new_users = false logs the uid and the setting', async () => {
+      const lines: string[] = []
+      const harness = await open({ tokenserver: { allow_new_users: false }, logger: createLogger({ human: true, write: (line) => lines.push(line) }) })
+      const fxaUid = newFxaUid()
+      expect((await harness.request({ token: await accessToken({ sub: fxaUid }) })).status).toBe(403)
+      expect(lines.join('\n')).toContain(`fxa_uid=${fxaUid} to_allow=set [tokenserver] allow_new_users = true`)
     })
 
     test('credentials are still checked first', async () => {

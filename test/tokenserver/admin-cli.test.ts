@@ -50,7 +50,7 @@ describe('admin commands', () => {
       expect(await run(nodesCommand, 'add', 'https://sync.example.com/', '--capacity', '1000')).toBe(0)
       expect(await run(nodesCommand, 'list', '--json')).toBe(0)
       expect(printedJson()).toMatchObject([
-        { node: 'https://sync.example.com', capacity: 1000, available: 100, currentLoad: 0, downed: false, backoff: false },
+        { node: 'https://sync.example.com', capacity: 1000, available: 100, current_load: 0, downed: 0, backoff: 0 },
       ])
       expect(await run(nodesCommand, 'list')).toBe(0)
       expect(printed()).toContain('https://sync.example.com  100        0             1000')
@@ -71,7 +71,36 @@ describe('admin commands', () => {
       await run(nodesCommand, 'add', 'https://sync.example.com', '--capacity', '100', '--available', '10')
       expect(await run(nodesCommand, 'update', 'https://sync.example.com', '--downed', '1', '--current-load', '7')).toBe(0)
       await run(nodesCommand, 'list', '--json')
-      expect(printedJson()).toMatchObject([{ capacity: 100, available: 10, currentLoad: 7, downed: true, backoff: false }])
+      expect(printedJson()).toMatchObject([{ capacity: 100, available: 10, current_load: 7, downed: 1, backoff: 0 }])
+    })
+
+    test('JSON keys are the table columns', async () => {
+      await run(nodesCommand, 'add', 'https://sync.example.com')
+      await run(nodesCommand, 'list', '--json')
+      const [json] = printedJson() as Record<string, unknown>[]
+      await run(nodesCommand, 'list')
+      const header = printed().split('\n').at(-2) as string
+      expect(Object.keys(json ?? {})).toEqual(header.split(/\s+/))
+    })
+
+    test('update --move-to gives a node a new URL in place; its users keep their uid', async () => {
+      await run(nodesCommand, 'add', 'http://127.0.0.1:8000')
+      const email = emailOf(newFxaUid())
+      const user = await withDb((db, service) =>
+        db.allocateUser({ service, email, generation: 1n, clientState: '', keysChangedAt: null, createdAt: 1n }, { releaseRate: 0.1 }),
+      )
+      expect(await run(nodesCommand, 'update', 'http://127.0.0.1:8000', '--move-to', 'http://127.0.0.1:18100')).toBe(0)
+      const [users] = await withDb(async (db, service) => [await db.listUsers({ service, email })] as const)
+      expect(users).toMatchObject([{ uid: user.uid, node: 'http://127.0.0.1:18100' }])
+    })
+
+    test('options an action does not use, and more available slots than capacity, are refused', async () => {
+      expect(await run(nodesCommand, 'list', '--capacity', '5')).toBe(2)
+      expect(errors()).toContain('nodes list does not take --capacity')
+      expect(await run(nodesCommand, 'add', 'https://sync.example.com', '--capacity', '5', '--available', '10')).toBe(2)
+      expect(errors()).toContain('--available 10 exceeds the capacity 5')
+      await run(nodesCommand, 'add', 'https://sync.example.com', '--capacity', '5', '--available', '1')
+      expect(await run(nodesCommand, 'update', 'https://sync.example.com', '--available', '6')).toBe(2)
     })
 
     test('remove deletes the node and unassigns its users', async () => {
@@ -118,9 +147,25 @@ describe('admin commands', () => {
       const user = await signUp()
       expect(await run(usersCommand, 'list', '--json')).toBe(0)
       expect(String(stdout.mock.calls.at(-1)?.[0])).toContain('"generation": 9223372036854775807')
-      expect(printedJson()).toMatchObject([{ uid: user.uid, email, clientState: 'aaaa', node: 'https://sync.example.com' }])
+      expect(printedJson()).toMatchObject([{ uid: user.uid, fxa_uid: fxaUid, email, client_state: 'aaaa', node: 'https://sync.example.com' }])
+    })
+
+    test('list shows the FxA uid, node, last write and what the user stores', async () => {
+      const user = await signUp()
+      const storage = await openStorage(databaseUrl, { runMigrations: true })
+      const owner = { uid: user.uid, fxaUid, fxaKid: '' }
+      await storage.withTransaction({ user: owner, mode: 'write', collection: 'tabs' }, (tx) =>
+        tx.putBsos([{ id: 'a', payload: 'xyz' }, { id: 'b', payload: 'hello' }]),
+      )
+      await storage.close()
+      await run(usersCommand, 'list', '--json')
+      const [row] = printedJson() as { last_seen: number; records: number; bytes: number }[]
+      expect(row).toMatchObject({ fxa_uid: fxaUid, node: 'https://sync.example.com', records: 2, bytes: 8 })
+      expect(Math.abs((row?.last_seen ?? 0) - Date.now())).toBeLessThan(60_000)
       await run(usersCommand, 'list')
-      expect(printed()).toContain(`${user.uid}    ${email}  9223372036854775807`)
+      const [header, line] = printed().split('\n').slice(-2) as [string, string]
+      expect(header).toMatch(/^uid\s+fxa_uid\s+node\s+last_seen\s+records\s+bytes/)
+      expect(line).toMatch(new RegExp(`^${user.uid}\\s+${fxaUid}\\s+https://sync.example.com\\s+\\d{4}-\\d\\d-\\d\\dT\\S+\\s+2\\s+8\\s`))
     })
 
     test('list --email takes an FxA uid or an email', async () => {

@@ -29,8 +29,16 @@ describe.each(backends)('bootstrapTokenserver on $name', (backend) => {
   test('a derived URL leaves nodes added by hand alone', async () => {
     await db.insertNode({ service, ...node('https://ops.example') })
     const derived = { url: 'http://127.0.0.1:8000', capacity: 100, configured: false }
-    expect(await bootstrapTokenserver(db, derived)).toEqual({ action: 'left-alone', nodes: 1 })
+    expect(await bootstrapTokenserver(db, derived)).toEqual({ action: 'left-alone', node: 'http://127.0.0.1:8000', nodes: ['https://ops.example'] })
     expect((await db.listNodes(service)).map((n) => n.node)).toEqual(['https://ops.example'])
+  })
+
+  test('a derived URL moves the node a server derived before (port or host changed)', async () => {
+    await bootstrapTokenserver(db, { url: 'http://127.0.0.1:8000', capacity: 100, configured: false })
+    const outcome = await bootstrapTokenserver(db, { url: 'http://127.0.0.1:18100', capacity: 100, configured: false })
+    expect(outcome).toMatchObject({ action: 'moved', from: 'http://127.0.0.1:8000', to: 'http://127.0.0.1:18100' })
+    await bootstrapTokenserver(db, { url: 'http://[::1]:18100', capacity: 100, configured: false })
+    expect((await db.listNodes(service)).map((n) => n.node)).toEqual(['http://[::1]:18100'])
   })
 
   test('inserts the node with available = capacity and nothing else set', async () => {

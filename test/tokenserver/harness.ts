@@ -12,7 +12,7 @@ import { resolveSettings, type Settings } from '../../src/config/settings.ts'
 import { openTokenserverDb } from '../../src/db/open.ts'
 import { SYNC_SERVICE, type NewNode, type NodeRecord, type TokenserverDb, type UserRecord } from '../../src/db/tokenserver-types.ts'
 import type { AppEnv } from '../../src/http/env.ts'
-import { silentLogger } from '../../src/http/logger.ts'
+import { silentLogger, type Logger } from '../../src/http/logger.ts'
 import { createTokenserverApi, type TokenserverApiDeps } from '../../src/tokenserver/api.ts'
 import { OLDSYNC_SCOPE } from '../../src/tokenserver/verify.ts'
 import type { TestBackend } from '../support/backends.ts'
@@ -102,6 +102,8 @@ export interface HarnessOptions {
   nodes?: Omit<NewNode, 'service'>[]
   verifier?: TokenserverApiDeps['verifier']
   now?: () => number
+  /** Where the API logs; nowhere when omitted. */
+  logger?: Logger
 }
 
 /** The 200 body of §10. */
@@ -158,7 +160,7 @@ export async function createHarness(backend: TestBackend, options: HarnessOption
     ...options.settings,
   })
   const settings = await resolveSettings(raw)
-  const app = createTokenserverApi({ db, settings, logger: silentLogger, verifier: options.verifier, now: options.now })
+  const app = createTokenserverApi({ db, settings, logger: options.logger ?? silentLogger, verifier: options.verifier, now: options.now })
   const nodes = () => db.listNodes(service)
   const request = async (request: TokenRequest = {}) => {
     const headers: Record<string, string> = { ...request.headers }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { backends } from '../support/backends.ts'
-import { BINARY, buildBinary, cleanEnv, emptyDir, freePort, run, waitFor, type Ran } from '../support/binary.ts'
+import { BINARY, buildBinary, cleanEnv, emptyDir, freePort, run, waitFor } from '../support/binary.ts'
 
 /**
  * A self-hoster's first hour with the binary (issue 12): the node follows the address, output a
@@ -50,8 +50,6 @@ async function nodesIn(cwd: string, env: Record<string, string> = {}): Promise<s
   expect(listed.stderr).toBe('')
   return (JSON.parse(listed.stdout) as { node: string }[]).map((node) => node.node)
 }
-
-const lines = (ran: Ran) => `${ran.stdout}${ran.stderr}`
 
 describe('first hour with dist/syncserver', () => {
   beforeAll(buildBinary, 120_000)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bun
 import { parseArgs, UsageError, type Command } from './cli/command.ts'
 import { backupCommand } from './cli/backup.ts'
+import { configCommand } from './cli/config.ts'
+import { doctorCommand } from './cli/doctor.ts'
 import { copyCommand } from './cli/copy.ts'
 import { healthcheckCommand } from './cli/healthcheck.ts'
 import { migrateCommand } from './cli/migrate.ts'
@@ -9,7 +11,17 @@ import { usersCommand } from './cli/users.ts'
 import { serveCommand } from './cli/serve.ts'
 import { VERSION, VERSION_LINE } from './version.ts'
 
-const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, nodesCommand, usersCommand, healthcheckCommand, backupCommand, copyCommand]
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  migrateCommand,
+  configCommand,
+  doctorCommand,
+  nodesCommand,
+  usersCommand,
+  healthcheckCommand,
+  backupCommand,
+  copyCommand,
+]
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length))

@@ -83,6 +83,7 @@ export function startBanner(settings: Settings, listening: string, node: InitNod
   }
   lines.push('Check the setup: syncserver doctor · all commands: syncserver --help · stop: Ctrl-C', '')
   const fields: LogFields = {
+    text: lines[0],
     url: listening,
     public_url: settings.public_url,
     storage,

@@ -21,18 +21,22 @@ export const serveCommand: Command = {
     // Nothing is written (secret, database, node) before the address is known to be free. A
     // worker takes the port its supervisor claimed (SYNC_PORT), whatever --port says.
     const port = worker ? Number(process.env.SYNC_PORT) : await claimPort(loaded.settings.host, loaded.settings.port)
-    const settings = await resolveSettings({ ...loaded.settings, port, human_logs: human }, { secret: 'create' })
-    const workers = worker ? 1 : workerCount(settings)
-    if (workers > 1) return superviseWorkers(settings, workers)
+    const raw = { ...loaded.settings, port, human_logs: human }
+    const workers = worker ? 1 : workerCount(await resolveSettings(raw, { secret: 'none' }))
+    // A supervisor serves nothing: its first worker generates the secret, if one is needed.
+    if (workers > 1) return superviseWorkers(await resolveSettings(raw, { secret: 'none' }), workers)
+    const settings = await resolveSettings(raw, { secret: 'create' })
     const { startServer } = await import('../server.ts')
     const firstStart = !startWorkDone()
     const server = await startServer(settings, { logger, reusePort: worker, skipNodeBootstrap: !firstStart })
-    // Once per serve: by the single process, or the worker that did the start work.
+    // The banner once per serve: from the single process, or the worker that did the start work.
     if (firstStart) {
       const banner = startBanner(settings, server.url, server.node)
-      logger.notice(banner.lines, banner.fields)
+      logger.notice('listening', banner.lines, banner.fields)
       const warning = nodeWarning(server.node)
       if (warning) logger.warn(warning)
+    } else {
+      logger.info('listening', { url: server.url, worker: workerNumber() })
     }
     let stopping = false
     const stop = (signal: string) => {

@@ -10,10 +10,10 @@ export interface Logger {
   warn(message: string, fields?: LogFields): void
   error(message: string, fields?: LogFields): void
   /**
-   * Text for a person reading the terminal (the start banner): written as it is in human mode;
-   * in JSON mode one info line whose `msg` is the first line, with `fields`.
+   * Text for a person reading the terminal (the start banner): `lines` written as they are in
+   * human mode; in JSON mode one info line of `message` with `fields`.
    */
-  notice(lines: readonly string[], fields?: LogFields): void
+  notice(message: string, lines: readonly string[], fields?: LogFields): void
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -52,7 +52,7 @@ export function createLogger(options: LoggerOptions): Logger {
     info,
     warn: log('warn'),
     error: log('error'),
-    notice: options.human ? (lines) => write(lines.join('\n')) : (lines, fields) => info(lines[0] ?? '', fields),
+    notice: options.human ? (_message, lines) => write(lines.join('\n')) : (message, _lines, fields) => info(message, fields),
   }
 }
 

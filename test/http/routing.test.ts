@@ -51,6 +51,13 @@ describe.each(backends)('routing, framing and operational endpoints on $name', (
     expect(Object.keys((await response.json()) as object).sort()).toEqual(['active_connections', 'idle_connections'])
   })
 
+  test('__lbheartbeat__ counts no more idle connections than the pool can hold (10 here)', async () => {
+    const body = (await (await fetch(`${server.url}/__lbheartbeat__`)).json()) as { active_connections: number; idle_connections: number }
+    expect(body.active_connections).toBe(0)
+    expect(body.idle_connections).toBeGreaterThanOrEqual(0)
+    expect(body.idle_connections).toBeLessThanOrEqual(10)
+  })
+
   test('__version__ answers JSON with version and commit', async () => {
     const body = (await (await fetch(`${server.url}/__version__`)).json()) as Record<string, string>
     expect(body.version).toMatch(/^\d+\.\d+\.\d+/)

@@ -110,8 +110,9 @@ export class SqliteStorage implements StorageBackend {
 
   poolStatus(): PoolStatus {
     // The "pool" of SQLite is the transaction queue: exhausted when it is full.
+    // Idle is the one connection when nothing is in flight; exhausted when the queue is full.
     const active = Math.min(this.connection.inFlight, SqliteConnection.QUEUE_LIMIT)
-    return { active, idle: SqliteConnection.QUEUE_LIMIT - active, max: SqliteConnection.QUEUE_LIMIT }
+    return { active, idle: active === 0 ? 1 : 0, max: SqliteConnection.QUEUE_LIMIT }
   }
 
   async close(): Promise<void> {

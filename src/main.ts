@@ -7,6 +7,7 @@ import { copyCommand } from './cli/copy.ts'
 import { healthcheckCommand } from './cli/healthcheck.ts'
 import { migrateCommand } from './cli/migrate.ts'
 import { nodesCommand } from './cli/nodes.ts'
+import { prepareSpannerCommand } from './cli/prepare-spanner.ts'
 import { usersCommand } from './cli/users.ts'
 import { serveCommand } from './cli/serve.ts'
 import { VERSION, VERSION_LINE } from './version.ts'
@@ -14,6 +15,7 @@ import { VERSION, VERSION_LINE } from './version.ts'
 const COMMANDS: readonly Command[] = [
   serveCommand,
   migrateCommand,
+  prepareSpannerCommand,
   configCommand,
   doctorCommand,
   nodesCommand,

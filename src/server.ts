@@ -1,6 +1,7 @@
 import type { Settings } from './config/settings.ts'
 import { openStorage, openTokenserverDb } from './db/open.ts'
 import { openingDatabase } from './config/database-errors.ts'
+import { spannerOptions } from './db/spanner/settings.ts'
 import { createApp } from './app.ts'
 import { createLogger, silentLogger, type Logger } from './http/logger.ts'
 import type { TokenserverDb } from './db/tokenserver-types.ts'
@@ -36,6 +37,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
           poolMaxSize: settings.syncstorage.database_pool_max_size,
           connectionTimeoutSeconds: settings.syncstorage.database_pool_connection_timeout,
           quotaTotals: settings.syncstorage.enable_quota,
+          spanner: spannerOptions(settings.syncstorage),
         }),
       )
     : undefined

@@ -1,3 +1,4 @@
+import { TOKENSERVER_NOT_ON_SPANNER } from '../db/spanner/settings.ts'
 import { parseDatabaseUrl, type DatabaseLocation } from '../db/url.ts'
 import { createParentDirectory } from '../parent-directory.ts'
 import { randomBytes } from '../random.ts'
@@ -39,6 +40,10 @@ export async function resolveSettings(raw: RawSettings, options: { secret?: Secr
   if (raw.tokenserver.database_url) databaseLocation('tokenserver.database_url', raw.tokenserver.database_url)
   const publicUrl = raw.public_url ?? derivedPublicUrl(raw.host, raw.port)
   const secret = await resolveMasterSecret(raw, storageLocation, options.secret ?? 'create')
+  // Spanner deployments keep the tokenserver's tables in a SQL database (spanner.md §7).
+  if (storageLocation.engine === 'spanner' && raw.tokenserver.enabled && raw.tokenserver.database_url === '') {
+    throw new ConfigError(TOKENSERVER_NOT_ON_SPANNER)
+  }
   return {
     ...raw,
     master_secret: secret.value,

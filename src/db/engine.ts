@@ -1,6 +1,7 @@
 import type { MigrationReport } from './migrations/apply.ts'
 import type { MigrationOptions } from './migrated-schema.ts'
 import type { TokenserverDb } from './tokenserver-types.ts'
+import type { SpannerOptions } from './spanner/settings.ts'
 import type { StorageBackend } from './types.ts'
 
 export interface PoolSettings {
@@ -18,7 +19,10 @@ export interface StorageOptions {
   quotaTotals?: boolean
 }
 
-export type OpenOptions = MigrationOptions & PoolSettings & StorageOptions
+export type OpenOptions = MigrationOptions & PoolSettings & StorageOptions & {
+  /** Settings only the Spanner engine reads (emulator host, session recycling, routing). */
+  spanner?: SpannerOptions
+}
 
 /**
  * What a storage engine offers: its storage opened (schema brought up to date first, or refused
@@ -28,7 +32,7 @@ export type OpenOptions = MigrationOptions & PoolSettings & StorageOptions
  */
 export interface StorageEngine {
   openStorage(target: string, options: OpenOptions): Promise<StorageBackend>
-  migrateStorage(target: string): Promise<MigrationReport>
+  migrateStorage(target: string, options?: Pick<OpenOptions, 'spanner'>): Promise<MigrationReport>
 }
 
 /** What an engine that can hold the tokenserver's tables offers (not every storage engine can). */

@@ -1,13 +1,14 @@
 import type { MigrationReport } from './migrations/apply.ts'
 import type { Settings } from '../config/settings.ts'
 import { migrateStorage, migrateTokenserverDb } from './open.ts'
+import { spannerOptions } from './spanner/settings.ts'
 import { redact } from './url.ts'
 
 /** Applies every pending migration of the databases the settings use; returns report lines. */
 export async function migrateAll(settings: Settings): Promise<string[]> {
   const lines: string[] = []
   if (settings.syncstorage.enabled) {
-    const applied = await migrateStorage(settings.syncstorage.database_url)
+    const applied = await migrateStorage(settings.syncstorage.database_url, { spanner: spannerOptions(settings.syncstorage) })
     lines.push(report('storage', settings.syncstorage.database_url, applied))
   }
   if (settings.tokenserver.enabled) {

@@ -28,16 +28,14 @@ async function sqlEngineFor(url: string): Promise<{ engine: Engine; target: stri
 async function storageEngineFor(url: string): Promise<{ engine: StorageEngine; target: string }> {
   const sql = await sqlEngineFor(url)
   if (sql !== undefined) return sql
-  throw new Error(
-    'the spanner storage backend is not implemented (no Spanner emulator to test it against); use a sqlite:///, postgres:// or mysql:// URL',
-  )
+  return { engine: (await import('./spanner/open.ts')).spannerEngine, target: url }
 }
 
 /** The tokenserver's tables live in a SQL engine only (Spanner deployments keep them in MySQL or PostgreSQL). */
 async function tokenserverEngineFor(url: string): Promise<{ engine: TokenserverEngine; target: string }> {
   const sql = await sqlEngineFor(url)
   if (sql !== undefined) return sql
-  throw new Error('the tokenserver database cannot be spanner; set tokenserver.database_url to a sqlite:///, postgres:// or mysql:// URL')
+  throw new Error((await import('./spanner/settings.ts')).TOKENSERVER_NOT_ON_SPANNER)
 }
 
 const withPoolDefaults = (options: OpenDatabaseOptions): OpenOptions => ({
@@ -52,9 +50,9 @@ export async function openStorage(url: string, options: OpenDatabaseOptions): Pr
 }
 
 /** Applies the storage migrations (adopting a syncstorage-rs schema); reports what it did. */
-export async function migrateStorage(url: string): Promise<MigrationReport> {
+export async function migrateStorage(url: string, options: Pick<OpenOptions, 'spanner'> = {}): Promise<MigrationReport> {
   const { engine, target } = await storageEngineFor(url)
-  return engine.migrateStorage(target)
+  return engine.migrateStorage(target, options)
 }
 
 export async function openTokenserverDb(url: string, options: OpenDatabaseOptions): Promise<TokenserverDb> {

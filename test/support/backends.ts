@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import postgres from 'postgres'
+import { emulatorUnavailable, freshSpannerDatabaseUrl } from './spanner-emulator.ts'
 
 /**
  * The storage engines the HTTP suites run against. Every suite calls `describe.each(backends)`,
@@ -17,6 +18,8 @@ export interface TestBackend {
   name: string
   /** A database URL for a fresh, empty database. */
   freshDatabaseUrl(): Promise<string>
+  /** A tokenserver database to pair with `storageUrl`: the same one, except where that cannot hold it (Spanner). */
+  tokenserverDatabaseUrl?(storageUrl: string): Promise<string>
   /** Why the suites skip this backend here, if they do. */
   skip?: string
 }
@@ -82,6 +85,14 @@ const mysqlBackend: TestBackend = {
   },
 }
 
+/** A database on this process's Spanner emulator (spanner-emulator.ts), prepared with schema.ddl. */
+const spannerBackend: TestBackend = {
+  name: 'spanner',
+  freshDatabaseUrl: freshSpannerDatabaseUrl,
+  // The tokenserver stays on SQL beside Spanner storage, as with syncstorage-rs.
+  tokenserverDatabaseUrl: () => sqlite.freshDatabaseUrl(),
+}
+
 /** Why an engine's server cannot be used here, or undefined when it answers. */
 async function unreachable(probe: () => Promise<unknown>): Promise<string | undefined> {
   try {
@@ -131,6 +142,10 @@ export const allBackends: TestBackend[] = await Promise.all([
   availability(sqlite),
   availability(postgresBackend, probePostgres),
   availability(mysqlBackend, probeMysql),
+  availability(spannerBackend, async () => {
+    const reason = emulatorUnavailable()
+    if (reason !== undefined) throw new Error(reason)
+  }),
 ])
 
 /** The engines the suites run against. */

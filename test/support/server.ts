@@ -4,6 +4,7 @@ import { parseSettings } from '../../src/config/load.ts'
 import { resolveSettings } from '../../src/config/settings.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import type { TestBackend } from './backends.ts'
+import { emulatorHost } from './spanner-emulator.ts'
 import { SyncClient } from './sync-client.ts'
 
 export interface TestServer {
@@ -22,12 +23,14 @@ type SettingsTree = Record<string, unknown>
  */
 export async function startTestServer(databaseUrl: string, overrides: SettingsTree = {}): Promise<TestServer> {
   const masterSecret = randomBytes(16).toString('hex')
+  // A Spanner URL of the tests names a database on this process's emulator.
+  const emulator = databaseUrl.startsWith('spanner:') ? { spanner_emulator_host: await emulatorHost() } : {}
   const tree = merge(
     {
       host: '127.0.0.1',
       port: 0,
       master_secret: masterSecret,
-      syncstorage: { database_url: databaseUrl },
+      syncstorage: { database_url: databaseUrl, ...emulator },
       tokenserver: { enabled: false },
     },
     overrides,

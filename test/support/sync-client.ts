@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { hawkAuthorization } from '../../src/auth/hawk.ts'
 import { mintToken, type TokenCredentials } from '../../src/auth/token.ts'
 
@@ -46,8 +46,9 @@ export class SyncClient {
       uid,
       node: baseUrl,
       expires: Math.floor(Date.now() / 1000) + (options.expiresInSeconds ?? 3600),
-      fxa_uid: randomBytes(16).toString('hex'),
-      fxa_kid: `0000000001234-${randomBytes(16).toString('base64url')}`,
+      // Derived from the uid, so clients of one uid are one user on Spanner too (keyed by these).
+      fxa_uid: createHash('sha256').update(`fxa_uid ${uid}`).digest('hex').slice(0, 32),
+      fxa_kid: `0000000001234-${createHash('sha256').update(`client state ${uid}`).digest().subarray(0, 16).toString('base64url')}`,
     })
   }
 

@@ -47,3 +47,6 @@ export function spannerOptions(storage: RawSettings['syncstorage']): SpannerOpti
     sessionMaxIdleSeconds: storage.database_pool_connection_max_idle,
   }
 }
+
+export const TOKENSERVER_NOT_ON_SPANNER =
+  'the tokenserver database cannot be Spanner: set tokenserver.database_url (SYNC_TOKENSERVER__DATABASE_URL) to a sqlite:///, postgres:// or mysql:// URL'

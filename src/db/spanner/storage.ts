@@ -1,0 +1,599 @@
+import { randomUUID } from 'node:crypto'
+import type { SpannerClient } from '@google-cloud/spanner-api/build/src/v1/spanner_client.js'
+import { SyncError } from '../../errors.ts'
+import { ConnectionGate, writeTimestampAfter } from '../pooled.ts'
+import { mergeWrites } from '../pooled-storage.ts'
+import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
+import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageBackend, StorageTx, StorageUser, TransactionRequest } from '../types.ts'
+import { grpcCode, GrpcCode, grpcDetails } from './client.ts'
+import type { SessionPool } from './sessions.ts'
+import { cellOf, int, ints, string, strings, structs, timestamp, wireParams, type Cell, type Param, type WireValue } from './values.ts'
+
+/** `modified` of a placeholder row, made only so a new batch has its parent row (spanner.md §4.2). */
+const PLACEHOLDER = "TIMESTAMP '0001-01-01T00:00:00Z'"
+const TOMBSTONE = 0
+const FIRST_CUSTOM_COLLECTION_ID = 101
+const STANDARD_COLLECTIONS = [
+  'clients', 'crypto', 'forms', 'history', 'keys', 'meta', 'bookmarks',
+  'prefs', 'tabs', 'passwords', 'addons', 'addresses', 'creditcards',
+] as const
+
+/** The user's key columns, bound as @fxa_uid and @fxa_kid. */
+const USER = 'fxa_uid = @fxa_uid AND fxa_kid = @fxa_kid'
+const USER_COLLECTION = `${USER} AND collection_id = @collection`
+
+/**
+ * Upserts list every column and compute the values they keep from the existing row: on
+ * emulators before 1.5.43 INSERT OR UPDATE sets unlisted columns to NULL (spanner.md §5).
+ */
+const TOUCH = `
+  INSERT OR UPDATE INTO user_collections (fxa_uid, fxa_kid, collection_id, modified, count, total_bytes)
+  SELECT @fxa_uid, @fxa_kid, @collection, @now, kept.count, kept.total_bytes
+    FROM UNNEST([1]) LEFT JOIN (SELECT count, total_bytes FROM user_collections WHERE ${USER_COLLECTION}) kept ON TRUE`
+
+/** `payload` and `payload_link` of a written record: the new payload, or what the row holds. */
+const KEPT_PAYLOAD = (given: string, existing: string) => `
+  CASE WHEN ${given}.payload IS NOT NULL THEN ${given}.payload WHEN ${existing}.bso_id IS NULL THEN '' ELSE ${existing}.payload END,
+  IF(${given}.payload IS NULL, ${existing}.payload_link, NULL)`
+
+const PUT_BSOS = `
+  INSERT OR UPDATE INTO bsos (fxa_uid, fxa_kid, collection_id, bso_id, sortindex, payload, payload_link, modified, expiry)
+  SELECT @fxa_uid, @fxa_kid, @collection, w.id, COALESCE(w.sortindex, e.sortindex), ${KEPT_PAYLOAD('w', 'e')},
+         IF(w.payload IS NOT NULL OR w.sortindex IS NOT NULL OR e.bso_id IS NULL, @now, e.modified),
+         COALESCE(w.expiry, e.expiry, @default_expiry)
+    FROM UNNEST(@writes) AS w
+    LEFT JOIN (SELECT bso_id, sortindex, payload, payload_link, modified, expiry FROM bsos
+                WHERE ${USER_COLLECTION} AND bso_id IN UNNEST(@ids)) e ON e.bso_id = w.id`
+
+const APPEND_TO_BATCH = `
+  INSERT OR UPDATE INTO batch_bsos (fxa_uid, fxa_kid, collection_id, batch_id, batch_bso_id, sortindex, payload, ttl, payload_link)
+  SELECT @fxa_uid, @fxa_kid, @collection, @batch, w.id, COALESCE(w.sortindex, s.sortindex), COALESCE(w.payload, s.payload),
+         COALESCE(w.ttl, s.ttl), IF(w.payload IS NULL, s.payload_link, NULL)
+    FROM UNNEST(@writes) AS w
+    LEFT JOIN (SELECT batch_bso_id, sortindex, payload, ttl, payload_link FROM batch_bsos
+                WHERE ${USER_COLLECTION} AND batch_id = @batch AND batch_bso_id IN UNNEST(@ids)) s ON s.batch_bso_id = w.id`
+
+/** Every staged record gets modified = T; absent fields keep the stored ones (storage-api.md §13.5). */
+const COMMIT_BATCH = `
+  INSERT OR UPDATE INTO bsos (fxa_uid, fxa_kid, collection_id, bso_id, sortindex, payload, payload_link, modified, expiry)
+  SELECT s.fxa_uid, s.fxa_kid, s.collection_id, s.batch_bso_id, COALESCE(s.sortindex, e.sortindex), ${KEPT_PAYLOAD('s', 'e')},
+         @now,
+         IF(s.ttl IS NOT NULL, TIMESTAMP_ADD(@now, INTERVAL LEAST(s.ttl, @max_ttl) SECOND), COALESCE(e.expiry, @default_expiry))
+    FROM batch_bsos s
+    LEFT JOIN (SELECT bso_id, sortindex, payload, payload_link, expiry FROM bsos WHERE ${USER_COLLECTION}) e
+      ON e.bso_id = s.batch_bso_id
+   WHERE s.fxa_uid = @fxa_uid AND s.fxa_kid = @fxa_kid AND s.collection_id = @collection AND s.batch_id = @batch`
+
+const LIVE = 'expiry > @now'
+
+/** Columns the statements here use, one per table plus those added after the tables were created. */
+const REQUIRED_COLUMNS = [
+  'user_collections.total_bytes',
+  'collections.name',
+  'bsos.expiry',
+  'bsos.payload_link',
+  'batches.expiry',
+  'batch_bsos.payload_link',
+]
+
+const ORDER: Record<BsoQuery['sort'], string> = {
+  // Spanner sorts NULL first, so a descending sortindex puts records without one last.
+  index: 'sortindex DESC, bso_id DESC',
+  newest: 'modified DESC, bso_id DESC',
+  none: 'modified DESC, bso_id DESC',
+  oldest: 'modified ASC, bso_id ASC',
+}
+
+const BOUNDS = [
+  ['newer', '>'],
+  ['older', '<'],
+  ['atMost', '<='],
+  ['atLeast', '>='],
+] as const
+
+/** GoogleSQL has no OFFSET without LIMIT. */
+const NO_LIMIT = '9223372036854775807'
+
+const toMillis = (cell: Cell): Millis => (cell === null ? 0 : truncateToTick(Number(cell)))
+
+/** Spanner's gRPC API: ExecuteSql and friends on one session, inside one transaction. */
+class Statements {
+  private seqno = 0
+  /** Statements of one transaction run one after another, in the order they were issued. */
+  private queue: Promise<unknown> = Promise.resolve()
+  transactionId: Uint8Array | undefined
+
+  constructor(
+    private readonly client: SpannerClient,
+    readonly session: string,
+    private readonly callOptions: object,
+  ) {}
+
+  private selector(): object {
+    return this.transactionId === undefined ? { singleUse: { readOnly: { strong: true } } } : { id: this.transactionId }
+  }
+
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(run)
+    this.queue = result.catch(() => {})
+    return result
+  }
+
+  /** Rows of a query, read as a stream (results over 10 MiB cannot come in one response). */
+  query(sql: string, params: Record<string, Param> = {}): Promise<Cell[][]> {
+    return this.enqueue(async () => {
+      const stream = this.client.executeStreamingSql(
+        { session: this.session, transaction: this.selector(), sql, ...wireParams(params) },
+        this.callOptions,
+      )
+      const values: WireValue[] = []
+      let width = 0
+      let pending: WireValue | undefined
+      for await (const part of stream as AsyncIterable<PartialResultSet>) {
+        if (part.metadata?.rowType?.fields !== undefined) width = part.metadata.rowType.fields.length
+        const chunk = [...(part.values ?? [])]
+        if (pending !== undefined && chunk.length > 0) {
+          chunk[0] = { stringValue: (pending.stringValue ?? '') + (chunk[0]?.stringValue ?? '') }
+          pending = undefined
+        }
+        if (part.chunkedValue) pending = chunk.pop()
+        values.push(...chunk)
+      }
+      if (pending !== undefined) values.push(pending)
+      const rows: Cell[][] = []
+      for (let at = 0; width > 0 && at < values.length; at += width) rows.push(values.slice(at, at + width).map(cellOf))
+      return rows
+    })
+  }
+
+  /** A DML statement; the number of rows it changed. */
+  update(sql: string, params: Record<string, Param>): Promise<number> {
+    return this.enqueue(async () => {
+      const [result] = await this.client.executeSql(
+        { session: this.session, transaction: { id: this.transactionId }, sql, seqno: ++this.seqno, ...wireParams(params) },
+        this.callOptions,
+      )
+      return Number(result.stats?.rowCountExact ?? 0)
+    })
+  }
+}
+
+interface PartialResultSet {
+  metadata?: { rowType?: { fields?: unknown[] } } | null
+  values?: WireValue[] | null
+  chunkedValue?: boolean | null
+}
+
+export interface SpannerStorageOptions {
+  /** Emulator only: it runs one read-write transaction at a time, so this process queues them. */
+  serialiseWrites: boolean
+  /** Longest wait for the write queue, as for a pooled session. */
+  timeoutMs: number
+  routeToLeader: boolean
+}
+
+/**
+ * Sync storage on Cloud Spanner, laid out as syncstorage-rs lays it out (spanner.md): one
+ * read-only transaction per read and one read-write transaction per write, the write timestamp
+ * read from Spanner's clock once, rows keyed by the token's fxa_uid and fxa_kid.
+ */
+export class SpannerStorage implements StorageBackend {
+  readonly engine = 'spanner'
+  /** Collection name ↔ id; the standard ones need no row in `collections`. */
+  private readonly ids = new Map<string, number>(STANDARD_COLLECTIONS.map((name, index) => [name, index + 1]))
+  private readonly names = new Map<number, string>(STANDARD_COLLECTIONS.map((name, index) => [index + 1, name]))
+  private readonly writeQueue: ConnectionGate | undefined
+  private readonly callOptions: object
+
+  constructor(
+    private readonly client: SpannerClient,
+    private readonly pool: SessionPool,
+    options: SpannerStorageOptions,
+  ) {
+    this.writeQueue = options.serialiseWrites ? new ConnectionGate(1, options.timeoutMs) : undefined
+    this.callOptions = options.routeToLeader ? { otherArgs: { headers: { 'x-goog-spanner-route-to-leader': 'true' } } } : {}
+  }
+
+  async withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
+    const queue = request.mode === 'read' ? undefined : this.writeQueue
+    await queue?.acquire()
+    try {
+      return await this.pool.withSession((session) => this.run(session, request, work))
+    } catch (error) {
+      throw translate(error)
+    } finally {
+      queue?.release()
+    }
+  }
+
+  private async run<T>(session: string, request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
+    const statements = new Statements(this.client, session, this.callOptions)
+    const readOnly = request.mode === 'read'
+    const [begun] = await this.client.beginTransaction(
+      { session, options: readOnly ? { readOnly: { strong: true } } : { readWrite: {} } },
+      this.callOptions,
+    )
+    statements.transactionId = begun.id as Uint8Array
+    const tx = new SpannerTx(statements, request.user, this)
+    let committed = false
+    try {
+      if (readOnly) await tx.openForRead(request.collection)
+      else if (request.mode === 'write') await tx.openForWrite(request.collection)
+      else await tx.openForWipe()
+      const result = await work(tx)
+      if (!readOnly) await this.client.commit({ session, transactionId: statements.transactionId }, this.callOptions)
+      committed = true
+      tx.created.forEach((id, name) => this.remember(name, id))
+      return result
+    } finally {
+      if (!committed && !readOnly) {
+        await this.client.rollback({ session, transactionId: statements.transactionId }, this.callOptions).catch(() => {})
+      }
+    }
+  }
+
+  knownId(name: string): number | undefined {
+    return this.ids.get(name)
+  }
+
+  knownName(id: number): string | undefined {
+    return this.names.get(id)
+  }
+
+  remember(name: string, id: number): void {
+    this.ids.set(name, id)
+    this.names.set(id, name)
+  }
+
+  /** Ids the storage issues: 32 hex digits; any UUID spelling is accepted, as the reference does. */
+  isWellFormedBatchId(batchId: string): boolean {
+    return /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$/i.test(batchId)
+  }
+
+  /** Refuses a database without the columns this server reads and writes (prepare-spanner adds them). */
+  async requireSchema(): Promise<void> {
+    const rows = await this.pool.withSession((session) =>
+      new Statements(this.client, session, this.callOptions).query(
+        "SELECT CONCAT(table_name, '.', column_name) FROM information_schema.columns WHERE table_schema = ''",
+      ),
+    )
+    const present = new Set(rows.map((row) => row[0]))
+    const missing = REQUIRED_COLUMNS.filter((column) => !present.has(column))
+    if (missing.length > 0) {
+      throw new Error(`the database lacks ${missing.join(', ')} of the Sync storage schema: run \`syncserver prepare-spanner\``)
+    }
+  }
+
+  /** The heartbeat of syncstorage-rs, on a pooled session. */
+  async check(): Promise<boolean> {
+    try {
+      return await this.pool.withSession(async (session) => {
+        const rows = await new Statements(this.client, session, this.callOptions).query('SELECT CURRENT_TIMESTAMP()')
+        return rows.length === 1
+      })
+    } catch (error) {
+      throw translate(error)
+    }
+  }
+
+  poolStatus(): PoolStatus {
+    return this.pool.status()
+  }
+
+  close(): Promise<void> {
+    return this.pool.close()
+  }
+}
+
+/** Aborted transactions are write conflicts (503 + Retry-After), as in syncstorage-rs. */
+function translate(error: unknown): unknown {
+  switch (grpcCode(error)) {
+    case GrpcCode.ABORTED:
+      return new SyncError('conflict', `Spanner aborted the transaction: ${grpcDetails(error)}`, { cause: error })
+    case GrpcCode.UNAVAILABLE:
+      return new SyncError('unavailable', `Spanner unavailable: ${grpcDetails(error)}`, { cause: error })
+    default:
+      return error
+  }
+}
+
+class SpannerTx implements StorageTx {
+  timestamp: Millis = nowMillis()
+  private collectionId: number | undefined
+  private collectionModified: Millis = 0
+  /** Collections this transaction created: known to others only once it commits. */
+  readonly created = new Map<string, number>()
+
+  constructor(
+    private readonly statements: Statements,
+    private readonly user: StorageUser,
+    private readonly names: Pick<SpannerStorage, 'knownId' | 'knownName' | 'remember'>,
+  ) {}
+
+  private params(extra: Record<string, Param> = {}): Record<string, Param> {
+    const params: Record<string, Param> = { fxa_uid: string(this.user.fxaUid), fxa_kid: string(this.user.fxaKid), now: timestamp(this.timestamp) }
+    if (this.collectionId !== undefined) params.collection = int(this.collectionId)
+    return Object.assign(params, extra)
+  }
+
+  private requireCollection(): void {
+    if (this.collectionId === undefined) throw new Error('write without a collection')
+  }
+
+  private get writeCollection(): number {
+    if (this.collectionId === undefined) throw new Error('write without a collection')
+    return this.collectionId
+  }
+
+  private async scalar(sql: string, params: Record<string, Param>): Promise<Cell> {
+    const [row] = await this.statements.query(sql, params)
+    return row?.[0] ?? null
+  }
+
+  async openForRead(name: string | undefined): Promise<void> {
+    if (name === undefined) return
+    this.collectionId = this.names.knownId(name) ?? (await this.lookupCollection(name, true))
+    if (this.collectionId !== undefined) this.collectionModified = await this.readCollectionModified()
+  }
+
+  private async lookupCollection(name: string, cache: boolean): Promise<number | undefined> {
+    const cell = await this.scalar('SELECT collection_id FROM collections WHERE name = @name', { name: string(name) })
+    if (cell === null) return undefined
+    const id = Number(cell)
+    if (cache) this.names.remember(name, id)
+    else this.created.set(name, id)
+    return id
+  }
+
+  private async readCollectionModified(): Promise<Millis> {
+    return toMillis(await this.scalar(`SELECT UNIX_MILLIS(modified) FROM user_collections WHERE ${USER_COLLECTION} AND modified > ${PLACEHOLDER}`, this.params()))
+  }
+
+  /**
+   * Resolves (or creates) the collection, then reads Spanner's clock and the collection's
+   * last-modified in one statement; that read also locks the collection row for this transaction.
+   */
+  async openForWrite(name: string): Promise<void> {
+    this.collectionId = this.names.knownId(name) ?? (await this.lookupCollection(name, false)) ?? (await this.createCollection(name))
+    const [row] = await this.statements.query(
+      `SELECT UNIX_MICROS(CURRENT_TIMESTAMP()),
+              (SELECT UNIX_MILLIS(modified) FROM user_collections WHERE ${USER_COLLECTION} AND modified > ${PLACEHOLDER})`,
+      this.params(),
+    )
+    const spannerNow = truncateToTick(Math.floor(Number(row?.[0]) / 1000))
+    this.collectionModified = toMillis(row?.[1] ?? null)
+    this.timestamp = await writeTimestampAfter(this.collectionModified, () => Math.max(spannerNow, nowMillis()))
+  }
+
+  async openForWipe(): Promise<void> {
+    const now = await this.scalar('SELECT UNIX_MICROS(CURRENT_TIMESTAMP())', {})
+    this.timestamp = truncateToTick(Math.floor(Number(now) / 1000))
+  }
+
+  /** Custom collections are numbered from 101, inside this write transaction (spanner.md §1.3). */
+  private async createCollection(name: string): Promise<number> {
+    const highest = Number(await this.scalar('SELECT COALESCE(MAX(collection_id), 0) FROM collections', {}))
+    const id = Math.max(FIRST_CUSTOM_COLLECTION_ID, highest + 1)
+    await this.statements.update('INSERT INTO collections (collection_id, name) VALUES (@id, @name)', { id: int(id), name: string(name) })
+    this.created.set(name, id)
+    return id
+  }
+
+  async storageTimestamp(): Promise<Millis> {
+    return toMillis(await this.scalar(`SELECT UNIX_MILLIS(MAX(modified)) FROM user_collections WHERE ${USER} AND modified > ${PLACEHOLDER}`, this.params()))
+  }
+
+  async collectionTimestamp(): Promise<Millis> {
+    return this.collectionModified
+  }
+
+  async bsoTimestamp(id: string): Promise<Millis> {
+    if (this.collectionId === undefined) return 0
+    return toMillis(await this.scalar(`SELECT UNIX_MILLIS(modified) FROM bsos WHERE ${USER_COLLECTION} AND bso_id = @id`, this.params({ id: string(id) })))
+  }
+
+  async collectionTimestamps(): Promise<ReadonlyMap<string, Millis>> {
+    return this.perCollection(
+      `SELECT collection_id, UNIX_MILLIS(modified) FROM user_collections WHERE ${USER} AND collection_id <> ${TOMBSTONE} AND modified > ${PLACEHOLDER}`,
+    )
+  }
+
+  async collectionCounts(): Promise<Map<string, number>> {
+    return this.perCollection(`SELECT collection_id, COUNT(*) FROM bsos WHERE ${USER} AND ${LIVE} GROUP BY collection_id`)
+  }
+
+  async collectionUsage(): Promise<Map<string, number>> {
+    return this.perCollection(`SELECT collection_id, SUM(BYTE_LENGTH(payload)) FROM bsos WHERE ${USER} AND ${LIVE} GROUP BY collection_id`)
+  }
+
+  /** Per collection id, named; names of custom collections not seen before are read once. */
+  private async perCollection(sql: string): Promise<Map<string, number>> {
+    const rows = await this.statements.query(sql, this.params())
+    const unknown = rows.map((row) => Number(row[0])).filter((id) => this.names.knownName(id) === undefined)
+    if (unknown.length > 0) {
+      const named = await this.statements.query('SELECT collection_id, name FROM collections WHERE collection_id IN UNNEST(@ids)', {
+        ids: ints(unknown),
+      })
+      for (const [id, name] of named) this.names.remember(name as string, Number(id))
+    }
+    const result = new Map<string, number>()
+    for (const [id, value] of rows) {
+      const name = this.names.knownName(Number(id))
+      if (name !== undefined) result.set(name, Number(value ?? 0))
+    }
+    return result
+  }
+
+  async storageUsage(): Promise<number> {
+    return Number(await this.scalar(`SELECT COALESCE(SUM(BYTE_LENGTH(payload)), 0) FROM bsos WHERE ${USER} AND ${LIVE}`, this.params()))
+  }
+
+  private async list(query: BsoQuery, columns: string): Promise<Cell[][]> {
+    if (this.collectionId === undefined || query.ids?.length === 0) return []
+    const params = this.params({ skip: int(query.skip) })
+    const where = [USER_COLLECTION, LIVE]
+    if (query.ids !== undefined) {
+      where.push('bso_id IN UNNEST(@ids)')
+      params.ids = strings(query.ids)
+    }
+    for (const [field, operator] of BOUNDS) {
+      const bound = query[field]
+      if (bound === undefined) continue
+      where.push(`modified ${operator} @${field}`)
+      params[field] = timestamp(bound)
+    }
+    if (query.limit !== undefined) params.limit = int(query.limit)
+    const limit = query.limit === undefined ? NO_LIMIT : '@limit'
+    return this.statements.query(`SELECT ${columns} FROM bsos WHERE ${where.join(' AND ')} ORDER BY ${ORDER[query.sort]} LIMIT ${limit} OFFSET @skip`, params)
+  }
+
+  async getBsos(query: BsoQuery): Promise<Bso[]> {
+    return (await this.list(query, 'bso_id, UNIX_MILLIS(modified), payload, sortindex')).map(toBso)
+  }
+
+  async getBsoIds(query: BsoQuery): Promise<string[]> {
+    return (await this.list(query, 'bso_id')).map((row) => row[0] as string)
+  }
+
+  async getBso(id: string): Promise<Bso | null> {
+    if (this.collectionId === undefined) return null
+    const [row] = await this.statements.query(
+      `SELECT bso_id, UNIX_MILLIS(modified), payload, sortindex FROM bsos WHERE ${USER_COLLECTION} AND bso_id = @id AND ${LIVE}`,
+      this.params({ id: string(id) }),
+    )
+    return row === undefined ? null : toBso(row)
+  }
+
+  /** Moves a collection's last-modified to T, creating its row (parent of its records) if needed. */
+  private async touch(collection: number): Promise<void> {
+    await this.statements.update(TOUCH, this.params({ collection: int(collection) }))
+    if (collection === this.collectionId) this.collectionModified = this.timestamp
+  }
+
+  async putBsos(writes: readonly BsoWrite[]): Promise<void> {
+    const collection = this.writeCollection
+    await this.touch(collection)
+    const merged = mergeWrites(writes)
+    if (merged.length === 0) return
+    const rows = merged.map((write) => ({
+      id: write.id,
+      sortindex: write.sortindex,
+      payload: write.payload,
+      expiry: write.ttl === undefined ? undefined : this.timestamp + write.ttl * 1000,
+    }))
+    await this.statements.update(
+      PUT_BSOS,
+      this.params({
+        writes: structs(rows, { id: 'string', sortindex: 'int', payload: 'string', expiry: 'timestamp' }),
+        ids: strings(merged.map((write) => write.id)),
+        default_expiry: timestamp(this.timestamp + DEFAULT_TTL_MS),
+      }),
+    )
+  }
+
+  async deleteBso(id: string): Promise<boolean> {
+    const deleted = await this.statements.update(`DELETE FROM bsos WHERE ${USER_COLLECTION} AND bso_id = @id AND ${LIVE}`, this.params({ id: string(id) }))
+    if (deleted === 0) return false
+    await this.touch(this.writeCollection)
+    return true
+  }
+
+  async deleteBsos(ids: readonly string[]): Promise<void> {
+    const collection = this.writeCollection
+    if (ids.length > 0) await this.statements.update(`DELETE FROM bsos WHERE ${USER_COLLECTION} AND bso_id IN UNNEST(@ids)`, this.params({ ids: strings(ids) }))
+    await this.touch(collection)
+  }
+
+  /** The row goes with its records and batches (ON DELETE CASCADE); the tombstone moves when something was there. */
+  async deleteCollection(): Promise<void> {
+    this.requireCollection()
+    await this.statements.update(`DELETE FROM user_collections WHERE ${USER_COLLECTION}`, this.params())
+    if (this.collectionModified > 0) await this.touch(TOMBSTONE)
+    this.collectionModified = 0
+  }
+
+  async deleteStorage(): Promise<void> {
+    await this.statements.update(`DELETE FROM user_collections WHERE ${USER}`, this.params())
+    this.collectionModified = 0
+  }
+
+  async createBatch(): Promise<string> {
+    this.requireCollection()
+    await this.statements.update(
+      `INSERT INTO user_collections (fxa_uid, fxa_kid, collection_id, modified, count, total_bytes)
+       SELECT @fxa_uid, @fxa_kid, @collection, ${PLACEHOLDER}, NULL, NULL FROM UNNEST([1])
+        WHERE NOT EXISTS (SELECT 1 FROM user_collections WHERE ${USER_COLLECTION})`,
+      this.params(),
+    )
+    const batch = randomUUID().replaceAll('-', '')
+    await this.statements.update(
+      'INSERT INTO batches (fxa_uid, fxa_kid, collection_id, batch_id, expiry) VALUES (@fxa_uid, @fxa_kid, @collection, @batch, @expiry)',
+      this.params({ batch: string(batch), expiry: timestamp(this.timestamp + BATCH_LIFETIME_MS) }),
+    )
+    return batch
+  }
+
+  async batchIsOpen(batchId: string): Promise<boolean> {
+    this.requireCollection()
+    const rows = await this.statements.query(`SELECT 1 FROM batches WHERE ${USER_COLLECTION} AND batch_id = @batch AND ${LIVE}`, this.params({ batch: string(batchId) }))
+    return rows.length > 0
+  }
+
+  async appendToBatch(batchId: string, writes: readonly BsoWrite[]): Promise<void> {
+    const merged = mergeWrites(writes)
+    if (merged.length === 0) return
+    await this.statements.update(
+      APPEND_TO_BATCH,
+      this.params({
+        batch: string(batchId),
+        writes: structs(merged, { id: 'string', sortindex: 'int', payload: 'string', ttl: 'int' }),
+        ids: strings(merged.map((write) => write.id)),
+      }),
+    )
+  }
+
+  async stagedBytes(batchId: string, excludingIds: readonly string[]): Promise<number> {
+    return Number(
+      await this.scalar(
+        `SELECT COALESCE(SUM(BYTE_LENGTH(payload)), 0) FROM batch_bsos
+          WHERE ${USER_COLLECTION} AND batch_id = @batch AND batch_bso_id NOT IN UNNEST(@excluding)`,
+        this.params({ batch: string(batchId), excluding: strings(excludingIds) }),
+      ),
+    )
+  }
+
+  async commitBatch(batchId: string): Promise<void> {
+    await this.touch(this.writeCollection)
+    const params = this.params({
+      batch: string(batchId),
+      default_expiry: timestamp(this.timestamp + DEFAULT_TTL_MS),
+      max_ttl: int(DEFAULT_TTL_MS / 1000),
+    })
+    await this.statements.update(COMMIT_BATCH, params)
+    await this.statements.update(`DELETE FROM batches WHERE ${USER_COLLECTION} AND batch_id = @batch`, params)
+  }
+
+  async refreshCollectionTotals(): Promise<void> {
+    this.requireCollection()
+    const live = `FROM bsos WHERE ${USER_COLLECTION} AND ${LIVE}`
+    await this.statements.update(
+      `UPDATE user_collections SET count = (SELECT COUNT(*) ${live}), total_bytes = (SELECT COALESCE(SUM(BYTE_LENGTH(payload)), 0) ${live})
+        WHERE ${USER_COLLECTION}`,
+      this.params(),
+    )
+  }
+
+  async quotaUsage(): Promise<number> {
+    return Number(await this.scalar(`SELECT COALESCE(SUM(total_bytes), 0) FROM user_collections WHERE ${USER}`, this.params()))
+  }
+}
+
+function toBso(row: Cell[]): Bso {
+  return {
+    id: row[0] as string,
+    modified: toMillis(row[1] ?? null),
+    // A payload syncstorage-rs offloaded to Cloud Storage is not read from there: it reads as empty.
+    payload: row[2] ?? '',
+    sortindex: row[3] === null || row[3] === undefined ? null : Number(row[3]),
+  }
+}

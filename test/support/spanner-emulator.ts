@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { prepareSpanner } from '../../src/db/spanner/prepare.ts'
+import { parseSpannerUrl } from '../../src/db/spanner/settings.ts'
+
+/**
+ * The Cloud Spanner emulator for tests: one per test process, on free ports, started on first
+ * use and killed (with the emulator_main it spawns) when the process exits. Each suite gets its
+ * own database on it. SYNCSERVER_TEST_SPANNER_EMULATOR=host:port uses a running one instead.
+ */
+export const GATEWAY = process.env.SYNCSERVER_TEST_SPANNER_GATEWAY ?? '/usr/lib/google-cloud-sdk/bin/cloud_spanner_emulator/gateway_main'
+
+export const PROJECT = 'test-project'
+const INSTANCE = 'test-instance'
+
+let running: Promise<string> | undefined
+let child: ChildProcess | undefined
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
+    })
+  })
+}
+
+/** Why the emulator cannot be used here, or undefined. */
+export function emulatorUnavailable(): string | undefined {
+  if (process.env.SYNCSERVER_TEST_SPANNER_EMULATOR !== undefined) return undefined
+  return existsSync(GATEWAY) ? undefined : `no Spanner emulator at ${GATEWAY} (Debian package google-cloud-cli-spanner-emulator)`
+}
+
+/** The emulator's gRPC `host:port`, starting it on first call. */
+export function emulatorHost(): Promise<string> {
+  running ??= process.env.SYNCSERVER_TEST_SPANNER_EMULATOR !== undefined ? Promise.resolve(process.env.SYNCSERVER_TEST_SPANNER_EMULATOR) : start()
+  return running
+}
+
+async function start(): Promise<string> {
+  const [grpcPort, httpPort] = [await freePort(), await freePort()]
+  // Its own process group, so the emulator_main it spawns goes down with it.
+  child = spawn(GATEWAY, ['--hostname', '127.0.0.1', '--grpc_port', String(grpcPort), '--http_port', String(httpPort)], {
+    detached: true,
+    stdio: 'ignore',
+  })
+  child.unref()
+  process.once('exit', stopEmulator)
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the Spanner emulator exited with ${child.exitCode}`)
+    try {
+      const response = await fetch(`http://127.0.0.1:${httpPort}/v1/projects/${PROJECT}/instances`)
+      if (response.ok) return `127.0.0.1:${grpcPort}`
+    } catch {
+      // not listening yet
+    }
+    await Bun.sleep(100)
+  }
+  stopEmulator()
+  throw new Error('the Spanner emulator did not start within 30 s')
+}
+
+export function stopEmulator(): void {
+  if (child?.pid !== undefined && child.exitCode === null) {
+    try {
+      process.kill(-child.pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+}
+
+let databaseCount = 0
+
+/** A URL for a new database, prepared with schema.ddl (instance created on first use). */
+export async function freshSpannerDatabaseUrl(): Promise<string> {
+  const host = await emulatorHost()
+  const name = `t${process.pid}-${++databaseCount}-${Math.random().toString(36).slice(2, 8)}`
+  // An emulator instance holds at most 100 databases.
+  const instance = `${INSTANCE}-${Math.floor(databaseCount / 90)}`
+  const url = `spanner://projects/${PROJECT}/instances/${instance}/databases/${name}`
+  await prepareSpanner(parseSpannerUrl(url), { emulatorHost: host, routeToLeader: false })
+  return url
+}

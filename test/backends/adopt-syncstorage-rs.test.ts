@@ -7,7 +7,7 @@ import { parseSettings } from '../../src/config/load.ts'
 import { resolveSettings } from '../../src/config/settings.ts'
 import { migrateAll } from '../../src/db/migrate-all.ts'
 import { parseDatabaseUrl } from '../../src/db/url.ts'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { startTestServer } from '../support/server.ts'
 import { accessToken, primaryKey } from '../tokenserver/harness.ts'
 
@@ -54,7 +54,7 @@ const settingsTree = (url: string) => ({
   },
 })
 
-describe.each(backends)('adopting a syncstorage-rs database on $name', (backend) => {
+describe.each(sqlBackends)('adopting a syncstorage-rs database on $name', (backend) => {
   test('migrate records our baseline without touching data, and every record reads back through the API', async () => {
     const url = await backend.freshDatabaseUrl()
     await loadFixture(url)

@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { openStorage } from '../../src/db/open.ts'
 import type { BsoQuery, StorageBackend, StorageTx, StorageUser } from '../../src/db/types.ts'
-import { backends } from '../support/backends.ts'
-import { freshUid } from '../support/sync-client.ts'
+import { backends, openTestStorage } from '../support/backends.ts'
+import { freshUid, fxaIdentity } from '../support/sync-client.ts'
 
 const everything: BsoQuery = { sort: 'oldest', skip: 0 }
-const user = (): StorageUser => ({ uid: freshUid(), fxaUid: '', fxaKid: '' })
+const user = (): StorageUser => {
+  const uid = freshUid()
+  const { fxa_uid, fxa_kid } = fxaIdentity(uid)
+  return { uid, fxaUid: fxa_uid, fxaKid: fxa_kid }
+}
 
 /**
  * A commit (or POST) that fails after some of its writes ran must leave nothing behind. Over HTTP
@@ -15,7 +18,7 @@ const user = (): StorageUser => ({ uid: freshUid(), fxaUid: '', fxaKid: '' })
 describe.each(backends)('transaction rollback on $name', (backend) => {
   let storage: StorageBackend
   beforeAll(async () => {
-    storage = await openStorage(await backend.freshDatabaseUrl(), { runMigrations: true })
+    storage = await openTestStorage(await backend.freshDatabaseUrl())
   })
   afterAll(() => storage.close())
 

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import postgres from 'postgres'
-import { emulatorUnavailable, freshSpannerDatabaseUrl } from './spanner-emulator.ts'
+import { openStorage } from '../../src/db/open.ts'
+import type { StorageBackend } from '../../src/db/types.ts'
+import { emulatorHost, emulatorUnavailable, freshSpannerDatabaseUrl } from './spanner-emulator.ts'
 
 /**
  * The storage engines the HTTP suites run against. Every suite calls `describe.each(backends)`,
@@ -150,6 +152,15 @@ export const allBackends: TestBackend[] = await Promise.all([
 
 /** The engines the suites run against. */
 export const backends: TestBackend[] = allBackends.filter((backend) => backend.skip === undefined)
+
+/** The SQL engines: schemas from Drizzle migrations, and able to hold the tokenserver's tables (all but Spanner). */
+export const sqlBackends: TestBackend[] = backends.filter((backend) => backend.name !== 'spanner')
+
+/** Opens storage on a test database as the server would, with the settings its engine needs here. */
+export async function openTestStorage(url: string): Promise<StorageBackend> {
+  const spanner = url.startsWith('spanner:') ? { emulatorHost: await emulatorHost(), routeToLeader: false } : undefined
+  return openStorage(url, { runMigrations: true, spanner })
+}
 
 /** One backend by name, when it is usable here (for engine-specific suites). */
 export function backendNamed(name: string): TestBackend | undefined {

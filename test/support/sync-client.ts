@@ -29,6 +29,14 @@ let nextUid = 1000 + Math.floor(Math.random() * 1_000_000)
 /** A fresh uid per test keeps tests independent on a shared database. */
 export const freshUid = (): number => nextUid++
 
+/** The token's account and key ids, derived from the uid: clients of one uid are one user on Spanner too. */
+export function fxaIdentity(uid: number): { fxa_uid: string; fxa_kid: string } {
+  return {
+    fxa_uid: createHash('sha256').update(`fxa_uid ${uid}`).digest('hex').slice(0, 32),
+    fxa_kid: `0000000001234-${createHash('sha256').update(`client state ${uid}`).digest().subarray(0, 16).toString('base64url')}`,
+  }
+}
+
 /**
  * A Sync 1.5 client as Firefox is one: a token minted with the server's master secret, every
  * request Hawk-signed over its exact request line.
@@ -46,9 +54,7 @@ export class SyncClient {
       uid,
       node: baseUrl,
       expires: Math.floor(Date.now() / 1000) + (options.expiresInSeconds ?? 3600),
-      // Derived from the uid, so clients of one uid are one user on Spanner too (keyed by these).
-      fxa_uid: createHash('sha256').update(`fxa_uid ${uid}`).digest('hex').slice(0, 32),
-      fxa_kid: `0000000001234-${createHash('sha256').update(`client state ${uid}`).digest().subarray(0, 16).toString('base64url')}`,
+      ...fxaIdentity(uid),
     })
   }
 

@@ -1,13 +1,13 @@
 import { describe, expect, test } from 'bun:test'
 import { createLogger } from '../../src/http/logger.ts'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { accessToken, emailOf, errorBody, harnessPerTest, newFxaUid, NODE_URL } from './harness.ts'
 
 const newUsersDisabled = errorBody('new-users-disabled', 'body', '', 'New users are not allowed')
 const accountNotAllowed = errorBody('account-not-allowed', 'body', '', 'This account may not use this server')
 
 /** Who may get a token at all: allow_new_users (§8) and our allow-list. */
-describe.each(backends)('access control on $name', (backend) => {
+describe.each(sqlBackends)('access control on $name', (backend) => {
   const open = harnessPerTest(backend)
   const start = (tokenserver: Record<string, unknown>) => open({ tokenserver })
 

@@ -2,11 +2,11 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { openTokenserverDb } from '../../src/db/open.ts'
 import { SYNC_SERVICE, type TokenserverDb } from '../../src/db/tokenserver-types.ts'
 import { bootstrapTokenserver } from '../../src/tokenserver/bootstrap.ts'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { emailOf, newFxaUid, node } from './harness.ts'
 
 /** The init node at start (tokenserver.md §12.4, plus our in-place move). */
-describe.each(backends)('bootstrapTokenserver on $name', (backend) => {
+describe.each(sqlBackends)('bootstrapTokenserver on $name', (backend) => {
   let db: TokenserverDb
   let service: number
   beforeEach(async () => {

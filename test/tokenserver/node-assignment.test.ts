@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { silentLogger } from '../../src/http/logger.ts'
 import { createTokenserverApi } from '../../src/tokenserver/api.ts'
 import {
@@ -16,7 +16,7 @@ import {
 const noNode = errorBody('internal-error', 'internal', '', 'Server error')
 
 /** Which node new users land on, and what that does to the nodes (tokenserver.md §12). */
-describe.each(backends)('node assignment on $name', (backend) => {
+describe.each(sqlBackends)('node assignment on $name', (backend) => {
   const start = harnessPerTest(backend)
   const newUserNode = async (harness: Harness) => new URL((await harness.token()).api_endpoint).origin
 

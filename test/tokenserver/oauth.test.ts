@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import { RETIRED_GENERATION } from '../../src/db/tokenserver-types.ts'
 import { OAuthVerifier, OLDSYNC_SCOPE } from '../../src/tokenserver/verify.ts'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { accessToken, errorBody, harnessPerTest, newFxaUid, primaryKey, secondaryKey, strangerKey, UNAUTHORIZED, type Harness, type HarnessOptions } from './harness.ts'
 import { startMockAccounts, type MockAccounts } from './mock-accounts.ts'
 
 const invalidCredentials = UNAUTHORIZED('invalid-credentials')
 const verifyAnswer = (answer: Record<string, unknown>) => ({ status: 200, body: JSON.stringify(answer) })
 
-describe.each(backends)('OAuth verification (tokenserver.md §4) on $name', (backend) => {
+describe.each(sqlBackends)('OAuth verification (tokenserver.md §4) on $name', (backend) => {
   let fxa: MockAccounts
   const open = harnessPerTest(backend)
   beforeAll(() => {

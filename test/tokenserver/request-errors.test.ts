@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { accessToken, createHarness, errorBody, UNAUTHORIZED, type Harness, type TokenRequest } from './harness.ts'
 
 /** Authorization, X-KeyID, X-Client-State and path errors (tokenserver.md §3, §5, §7, §11). */
-describe.each(backends)('request errors on $name', (backend) => {
+describe.each(sqlBackends)('request errors on $name', (backend) => {
   let server: Harness
   beforeAll(async () => {
     server = await createHarness(backend)

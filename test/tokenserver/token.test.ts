@@ -4,7 +4,7 @@ import type { TokenserverDb } from '../../src/db/tokenserver-types.ts'
 import { silentLogger } from '../../src/http/logger.ts'
 import { createTokenserverApi } from '../../src/tokenserver/api.ts'
 import { metricsHashes } from '../../src/tokenserver/hashes.ts'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import {
   accessToken,
   errorBody,
@@ -17,7 +17,7 @@ import {
   type TokenBody,
 } from './harness.ts'
 
-describe.each(backends)('token issuing (tokenserver.md §10) on $name', (backend) => {
+describe.each(sqlBackends)('token issuing (tokenserver.md §10) on $name', (backend) => {
   const open = harnessPerTest(backend)
   let server: Harness
   beforeEach(async () => {
@@ -111,7 +111,7 @@ describe.each(backends)('token issuing (tokenserver.md §10) on $name', (backend
   })
 })
 
-describe.each(backends)('node_type and token_duration settings on $name', (backend) => {
+describe.each(sqlBackends)('node_type and token_duration settings on $name', (backend) => {
   const open = harnessPerTest(backend)
 
   test('node_type and token_duration come from the settings', async () => {
@@ -122,7 +122,7 @@ describe.each(backends)('node_type and token_duration settings on $name', (backe
   })
 })
 
-describe.each(backends)('database_request_timeout (tokenserver.md §9.3) on $name', (backend) => {
+describe.each(sqlBackends)('database_request_timeout (tokenserver.md §9.3) on $name', (backend) => {
   const open = harnessPerTest(backend)
 
   test('a database call slower than the timeout answers 504 elapsed', async () => {

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, test } from 'bun:test'
 import { TokenVerifier } from '../../src/auth/token.ts'
 import { RETIRED_GENERATION } from '../../src/db/tokenserver-types.ts'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import {
   accessToken,
   emailOf,
@@ -21,7 +21,7 @@ const BBBB = 'u7s'
 const staleState = (reason: string) =>
   errorBody('invalid-client-state', 'header', 'X-Client-State', `Unacceptable client-state value ${reason}`)
 
-describe.each(backends)('user rows (tokenserver.md §8, §9) on $name', (backend) => {
+describe.each(sqlBackends)('user rows (tokenserver.md §8, §9) on $name', (backend) => {
   const open = harnessPerTest(backend)
   let server: Harness
   let fxaUid: string

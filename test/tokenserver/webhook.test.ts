@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { SignJWT } from 'jose'
 import { RETIRED_GENERATION } from '../../src/db/tokenserver-types.ts'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { accessToken, errorBody, harnessPerTest, newFxaUid, primaryKey, secondaryKey, strangerKey, UNAUTHORIZED, type Harness, type KeyPair } from './harness.ts'
 
 const CLIENT_ID = 'tokenserver-webhook'
@@ -35,7 +35,7 @@ const webhookSettings = {
 }
 
 /** POST /1.0/webhooks/fxa/events (tokenserver.md §13). */
-describe.each(backends)('FxA webhook on $name', (backend) => {
+describe.each(sqlBackends)('FxA webhook on $name', (backend) => {
   const open = harnessPerTest(backend)
   const start = (tokenserver: Record<string, unknown> = webhookSettings) => open({ tokenserver })
   const post = (harness: Harness, authorization: string) =>

@@ -14,6 +14,9 @@ export interface PrepareReport {
   skipped: { statement: string; reason: string }[]
 }
 
+/** A few retries of an unreachable server, not the client library's ten minutes. */
+const RETRIES = { maxRetries: 3 }
+
 /** The instance configuration every emulator offers. */
 const EMULATOR_CONFIG = 'emulator-config'
 
@@ -27,32 +30,32 @@ export async function prepareSpanner(location: SpannerLocation, options: Spanner
   const report: PrepareReport = { created: [], applied: [], skipped: [] }
   try {
     const instanceName = `projects/${location.project}/instances/${location.instance}`
-    if (options.emulatorHost !== undefined && !(await exists(() => instances.getInstance({ name: instanceName })))) {
+    if (options.emulatorHost !== undefined && !(await exists(() => instances.getInstance({ name: instanceName }, RETRIES)))) {
       const [operation] = await instances.createInstance({
         parent: `projects/${location.project}`,
         instanceId: location.instance,
         instance: { config: `projects/${location.project}/instanceConfigs/${EMULATOR_CONFIG}`, nodeCount: 1, displayName: location.instance },
-      })
+      }, RETRIES)
       await operation.promise()
       report.created.push(`instance ${instanceName}`)
     }
-    if (!(await exists(() => databases.getDatabase({ name: location.name })))) {
-      const [operation] = await databases.createDatabase({ parent: instanceName, createStatement: `CREATE DATABASE \`${location.database}\`` })
+    if (!(await exists(() => databases.getDatabase({ name: location.name }, RETRIES)))) {
+      const [operation] = await databases.createDatabase({ parent: instanceName, createStatement: `CREATE DATABASE \`${location.database}\`` }, RETRIES)
       await operation.promise()
       report.created.push(`database ${location.name}`)
     }
-    const [{ statements: current }] = await databases.getDatabaseDdl({ database: location.name })
+    const [{ statements: current }] = await databases.getDatabaseDdl({ database: location.name }, RETRIES)
     const missing = missingStatements(schemaStatements(), current ?? [])
     const required = missing.filter((statement) => !isAccessControl(statement))
     if (required.length > 0) {
-      const [operation] = await databases.updateDatabaseDdl({ database: location.name, statements: required })
+      const [operation] = await databases.updateDatabaseDdl({ database: location.name, statements: required }, RETRIES)
       await operation.promise()
       report.applied.push(...required)
     }
     // One at a time: emulators before 1.5.41 refuse them, and the server works without them.
     for (const statement of missing.filter(isAccessControl)) {
       try {
-        const [operation] = await databases.updateDatabaseDdl({ database: location.name, statements: [statement] })
+        const [operation] = await databases.updateDatabaseDdl({ database: location.name, statements: [statement] }, RETRIES)
         await operation.promise()
         report.applied.push(statement)
       } catch (error) {
@@ -95,8 +98,10 @@ function explain(error: unknown, location: SpannerLocation, options: SpannerOpti
   if (code === GrpcCode.NOT_FOUND && /instance/i.test(details)) {
     return `no Spanner instance projects/${location.project}/instances/${location.instance}: create it first (gcloud spanner instances create ${location.instance} --config=… --description=…) or correct the database URL (${details})`
   }
-  if (code === GrpcCode.UNAVAILABLE) {
-    return `cannot reach ${where}: ${options.emulatorHost === undefined ? 'check the network' : 'is the emulator running, and is that its gRPC port (not the REST one)?'} (${details})`
+  // After its retries the client reports the last UNAVAILABLE inside its own message.
+  if (code === GrpcCode.UNAVAILABLE || /\b14 UNAVAILABLE\b/.test(details)) {
+    const check = options.emulatorHost === undefined ? 'check the network' : 'is the emulator running, and is that its gRPC port (not the REST one)?'
+    return `cannot reach ${where}: ${check} (${/Last error: ([^.]*)/.exec(details)?.[1] ?? details})`
   }
   return `preparing ${location.name} failed: ${details}`
 }

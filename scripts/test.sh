@@ -30,8 +30,10 @@ install_release_tools() {
   command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
   [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
   command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+  # The Spanner suites start their own emulator (one per test process, on free ports).
+  [ -x /usr/lib/google-cloud-sdk/bin/cloud_spanner_emulator/gateway_main ] || missing+=(google-cloud-cli-spanner-emulator)
   [ ${#missing[@]} -eq 0 ] && return
-  echo "installing ${missing[*]} for the arm64 release smoke test and the systemd unit check"
+  echo "installing ${missing[*]} for the arm64 release smoke test, the systemd unit check and the Spanner suites"
   (as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 \
     || echo "note: ${missing[*]} could not be installed; the tests needing them will report themselves skipped"
 }

@@ -4,7 +4,8 @@ import { isAccessControl } from '../../src/db/spanner/ddl.ts'
 import { prepareSpanner, schemaStatements } from '../../src/db/spanner/prepare.ts'
 import { parseSpannerUrl } from '../../src/db/spanner/settings.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
-import { emulatorHost, emulatorUnavailable } from '../support/spanner-emulator.ts'
+import { backendNamed } from '../support/backends.ts'
+import { emulatorHost } from '../support/spanner-emulator.ts'
 import { freshUid, fxaIdentity } from '../support/sync-client.ts'
 
 /**
@@ -14,7 +15,7 @@ import { freshUid, fxaIdentity } from '../support/sync-client.ts'
  * custom collection from 101, the tombstone (id 0), and a placeholder row (modified 0001-01-01)
  * under a batch it staged.
  */
-describe.skipIf(emulatorUnavailable() !== undefined)('a database written by syncstorage-rs, served on the emulator', () => {
+describe.skipIf(backendNamed('spanner') === undefined)('a database written by syncstorage-rs, served on the emulator', () => {
   const url = `spanner://projects/test-project/instances/adoption-${process.pid}/databases/reference`
   const location = parseSpannerUrl(url)
   const uid = freshUid()

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { emulatorHost, emulatorUnavailable, freePort } from '../support/spanner-emulator.ts'
+import { backendNamed } from '../support/backends.ts'
+import { emulatorHost, freePort } from '../support/spanner-emulator.ts'
 import { SyncClient } from '../support/sync-client.ts'
 
 const ROOT = resolve(import.meta.dir, '../..')
@@ -13,7 +14,7 @@ const SECRET = 'shared secret of both processes'
  * The compiled binary on Spanner, configured as an operator would (SYNC_* only): it prepares a
  * database on a fresh emulator, then two server processes serve it together.
  */
-describe.skipIf(emulatorUnavailable() !== undefined)('dist/syncserver on the Spanner emulator', () => {
+describe.skipIf(backendNamed('spanner') === undefined)('dist/syncserver on the Spanner emulator', () => {
   const url = `spanner://projects/test-project/instances/binary-${process.pid}/databases/sync`
   const children: ReturnType<typeof Bun.spawn>[] = []
   let env: Record<string, string>

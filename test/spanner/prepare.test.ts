@@ -3,7 +3,8 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { startTestServer } from '../support/server.ts'
-import { emulatorHost, emulatorUnavailable, freePort } from '../support/spanner-emulator.ts'
+import { backendNamed } from '../support/backends.ts'
+import { emulatorHost, freePort } from '../support/spanner-emulator.ts'
 
 const MAIN = resolve(import.meta.dir, '../../src/main.ts')
 
@@ -23,7 +24,7 @@ let databases = 0
 const newDatabaseUrl = (instance = 'prepare-test') =>
   `spanner://projects/test-project/instances/${instance}/databases/p${process.pid}-${++databases}`
 
-describe.skipIf(emulatorUnavailable() !== undefined)('prepare-spanner on the emulator', () => {
+describe.skipIf(backendNamed('spanner') === undefined)('prepare-spanner on the emulator', () => {
   const spannerEnv = async (url: string) => ({
     SYNC_SYNCSTORAGE__DATABASE_URL: url,
     SYNC_SYNCSTORAGE__SPANNER_EMULATOR_HOST: await emulatorHost(),
@@ -64,7 +65,6 @@ describe.skipIf(emulatorUnavailable() !== undefined)('prepare-spanner on the emu
   }, 30_000)
 
   test('the server refuses a database without the schema and names the command that fixes it', async () => {
-    const url = newDatabaseUrl()
     const host = await emulatorHost()
     // The database exists (created by the admin API) but holds no tables.
     const { adminClients } = await import('../../src/db/spanner/client.ts')
@@ -79,9 +79,8 @@ describe.skipIf(emulatorUnavailable() !== undefined)('prepare-spanner on the emu
     const [database] = await admin.createDatabase({ parent: name.slice(0, name.indexOf('/databases/')), createStatement: 'CREATE DATABASE `empty`' })
     await database.promise()
     await Promise.all([instances.close(), admin.close()])
-    void url
-    expect(startTestServer(`spanner://${name}`)).rejects.toThrow('run `syncserver prepare-spanner`')
-    expect(startTestServer(`spanner://projects/test-project/instances/empty-${process.pid}/databases/absent`)).rejects.toThrow(
+    await expect(startTestServer(`spanner://${name}`)).rejects.toThrow('run `syncserver prepare-spanner`')
+    await expect(startTestServer(`spanner://projects/test-project/instances/empty-${process.pid}/databases/absent`)).rejects.toThrow(
       'does not exist: run `syncserver prepare-spanner`',
     )
   }, 30_000)

@@ -42,11 +42,12 @@ export function emulatorHost(): Promise<string> {
 
 async function start(): Promise<string> {
   const [grpcPort, httpPort] = [await freePort(), await freePort()]
-  // Its own process group, so the emulator_main it spawns goes down with it.
-  child = spawn(GATEWAY, ['--hostname', '127.0.0.1', '--grpc_port', String(grpcPort), '--http_port', String(httpPort)], {
-    detached: true,
-    stdio: 'ignore',
-  })
+  // In its own process group with a shell that outlives this process by at most a second: it
+  // then kills the group, gateway and the emulator_main it spawned, even if this process was
+  // killed and its exit handler never ran.
+  const watchdog = `"$0" "$@" & while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 -$$`
+  const args = ['--hostname', '127.0.0.1', '--grpc_port', String(grpcPort), '--http_port', String(httpPort)]
+  child = spawn('sh', ['-c', watchdog, GATEWAY, ...args], { detached: true, stdio: 'ignore' })
   child.unref()
   process.once('exit', stopEmulator)
   const deadline = Date.now() + 30_000

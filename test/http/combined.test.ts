@@ -18,7 +18,7 @@ describe.each(backends)('storage and tokenserver in one server on $name', (backe
     server = await startTestServer(databaseUrl, {
       tokenserver: {
         enabled: true,
-        database_url: (await backend.tokenserverDatabaseUrl?.(databaseUrl)) ?? databaseUrl,
+        database_url: (await backend.tokenserverDatabaseUrl?.()) ?? databaseUrl,
         fxa_oauth_primary_jwk: primaryKey.jwk,
         init_node_url: 'https://sync.example.com',
       },

@@ -15,7 +15,8 @@ export const MODEL_LIMITS = {
   // Derived by the server: max_post_bytes + 4096, max_post_bytes * 100.
   max_request_bytes: 7096,
   max_total_bytes: 300_000,
-  max_total_records: 10_000,
+  // Configured: the default (10,000) is more than one Spanner commit can carry.
+  max_total_records: 9_984,
   max_quota_limit: 2_097_152_000,
 } as const
 

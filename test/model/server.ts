@@ -3,7 +3,7 @@ import { startTestServer, type TestServer } from '../support/server.ts'
 import { SyncClient } from '../support/sync-client.ts'
 import { MODEL_LIMITS } from './model.ts'
 
-const { max_post_records, max_post_bytes, max_record_payload_bytes } = MODEL_LIMITS
+const { max_post_records, max_post_bytes, max_record_payload_bytes, max_total_records } = MODEL_LIMITS
 
 /** One engine's real server for the model and fuzz runs; it can be restarted on its database. */
 export class RestartableServer {
@@ -21,7 +21,7 @@ export class RestartableServer {
     const databaseUrl = await backend.freshDatabaseUrl()
     const settings = {
       master_secret: `model-${backend.name}-secret`,
-      syncstorage: { limits: { max_post_records, max_post_bytes, max_record_payload_bytes } },
+      syncstorage: { limits: { max_post_records, max_post_bytes, max_record_payload_bytes, max_total_records } },
     }
     return new RestartableServer(backend.name, databaseUrl, settings, await startTestServer(databaseUrl, settings))
   }

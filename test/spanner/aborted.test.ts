@@ -23,6 +23,7 @@ describe.skipIf(spanner === undefined)('an aborted Spanner transaction', () => {
   })
   afterAll(() => Promise.all([first?.close(), second?.close()]))
 
+  // The emulator may hold the second transaction for seconds before aborting it.
   test('is a conflict, and leaves no write behind', async () => {
     const uid = freshUid()
     const { fxa_uid, fxa_kid } = fxaIdentity(uid)
@@ -52,5 +53,5 @@ describe.skipIf(spanner === undefined)('an aborted Spanner transaction', () => {
     const stored = await first.withTransaction({ user, mode: 'read', collection: 'tabs' }, (tx) => tx.getBsoIds({ sort: 'oldest', skip: 0 }))
     const committed = [aSettled[0]?.status === 'fulfilled' ? 'a' : undefined, bSettled[0]?.status === 'fulfilled' ? 'b' : undefined]
     expect(stored).toEqual(committed.filter((id) => id !== undefined))
-  })
+  }, 30_000)
 })

@@ -7,7 +7,7 @@ import mysql from 'mysql2/promise'
 import postgres from 'postgres'
 import { openStorage } from '../../src/db/open.ts'
 import type { StorageBackend } from '../../src/db/types.ts'
-import { emulatorHost, emulatorUnavailable, freshSpannerDatabaseUrl } from './spanner-emulator.ts'
+import { emulatorHost, emulatorUnavailable, freshSpannerDatabaseUrl, warmUp } from './spanner-emulator.ts'
 
 /**
  * The storage engines the HTTP suites run against. Every suite calls `describe.each(backends)`,
@@ -20,8 +20,8 @@ export interface TestBackend {
   name: string
   /** A database URL for a fresh, empty database. */
   freshDatabaseUrl(): Promise<string>
-  /** A tokenserver database to pair with `storageUrl`: the same one, except where that cannot hold it (Spanner). */
-  tokenserverDatabaseUrl?(storageUrl: string): Promise<string>
+  /** A fresh tokenserver database, for an engine that cannot hold one (Spanner); others use freshDatabaseUrl. */
+  tokenserverDatabaseUrl?(): Promise<string>
   /** Why the suites skip this backend here, if they do. */
   skip?: string
 }
@@ -144,9 +144,11 @@ export const allBackends: TestBackend[] = await Promise.all([
   availability(sqlite),
   availability(postgresBackend, probePostgres),
   availability(mysqlBackend, probeMysql),
+  // Started here rather than in the first suite's hook, whose time limit a loaded machine exceeds.
   availability(spannerBackend, async () => {
     const reason = emulatorUnavailable()
     if (reason !== undefined) throw new Error(reason)
+    await warmUp()
   }),
 ])
 

@@ -144,7 +144,7 @@ export const node = (url: string, fields: Partial<Omit<NewNode, 'service' | 'nod
 })
 
 export async function createHarness(backend: TestBackend, options: HarnessOptions = {}): Promise<Harness> {
-  const db = await openTokenserverDb(await backend.freshDatabaseUrl(), { runMigrations: true })
+  const db = await openTokenserverDb(await (backend.tokenserverDatabaseUrl ?? backend.freshDatabaseUrl)(), { runMigrations: true })
   const service = (await db.serviceId(SYNC_SERVICE)) as number
   for (const spec of options.nodes ?? [node(NODE_URL)]) await db.insertNode({ ...spec, service })
   const raw = parseSettings({

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import postgres from 'postgres'
+import type { StorageOptions } from '../../src/db/engine.ts'
 import { openStorage } from '../../src/db/open.ts'
 import type { StorageBackend } from '../../src/db/types.ts'
 import { emulatorHost, emulatorUnavailable, freshSpannerDatabaseUrl, warmUp } from './spanner-emulator.ts'
@@ -159,9 +160,9 @@ export const backends: TestBackend[] = allBackends.filter((backend) => backend.s
 export const sqlBackends: TestBackend[] = backends.filter((backend) => backend.name !== 'spanner')
 
 /** Opens storage on a test database as the server would, with the settings its engine needs here. */
-export async function openTestStorage(url: string): Promise<StorageBackend> {
+export async function openTestStorage(url: string, options: StorageOptions = {}): Promise<StorageBackend> {
   const spanner = url.startsWith('spanner:') ? { emulatorHost: await emulatorHost(), routeToLeader: false } : undefined
-  return openStorage(url, { runMigrations: true, spanner })
+  return openStorage(url, { runMigrations: true, spanner, ...options })
 }
 
 /** One backend by name, when it is usable here (for engine-specific suites). */

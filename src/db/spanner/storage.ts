@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import type { SpannerClient } from '@google-cloud/spanner-api/build/src/v1/spanner_client.js'
 import { SyncError } from '../../errors.ts'
-import { ConnectionGate, writeTimestampAfter } from '../pooled.ts'
-import { mergeWrites } from '../pooled-storage.ts'
-import { BATCH_LIFETIME_MS, DEFAULT_TTL_MS, nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
+import { CollectionIds, collectionRows, STANDARD_COLLECTIONS, type ResolvedCollection } from '../collection-ids.ts'
+import { ConnectionGate } from '../pooled.ts'
+import { mergeWrites, MODIFIED_BOUNDS } from '../pooled-storage.ts'
+import { batchExpiry, LISTING_ORDERS, recordExpiry, TOMBSTONE, writeTimestampAfter } from '../rules.ts'
+import { DEFAULT_TTL_MS, nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
 import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageBackend, StorageTx, StorageUser, TransactionRequest } from '../types.ts'
 import { grpcCode, GrpcCode, grpcDetails } from './client.ts'
 import type { SessionPool } from './sessions.ts'
@@ -11,12 +13,8 @@ import { cellOf, int, ints, string, strings, structs, timestamp, wireParams, typ
 
 /** `modified` of a placeholder row, made only so a new batch has its parent row (spanner.md §4.2). */
 const PLACEHOLDER = "TIMESTAMP '0001-01-01T00:00:00Z'"
-const TOMBSTONE = 0
+/** Custom collections are numbered from here on Spanner (spanner.md §1.3); the standard ones need no row. */
 const FIRST_CUSTOM_COLLECTION_ID = 101
-const STANDARD_COLLECTIONS = [
-  'clients', 'crypto', 'forms', 'history', 'keys', 'meta', 'bookmarks',
-  'prefs', 'tabs', 'passwords', 'addons', 'addresses', 'creditcards',
-] as const
 
 /** The user's key columns, bound as @fxa_uid and @fxa_kid. */
 const USER = 'fxa_uid = @fxa_uid AND fxa_kid = @fxa_kid'
@@ -76,20 +74,12 @@ const REQUIRED_COLUMNS = [
   'batch_bsos.payload_link',
 ]
 
-const ORDER: Record<BsoQuery['sort'], string> = {
-  // Spanner sorts NULL first, so a descending sortindex puts records without one last.
-  index: 'sortindex DESC, bso_id DESC',
-  newest: 'modified DESC, bso_id DESC',
-  none: 'modified DESC, bso_id DESC',
-  oldest: 'modified ASC, bso_id ASC',
+/** The listing order (rules.ts); Spanner sorts NULL first, so a descending sortindex puts records without one last. */
+function orderBy(sort: BsoQuery['sort']): string {
+  const { key, descending } = LISTING_ORDERS[sort]
+  const direction = descending ? 'DESC' : 'ASC'
+  return `${key} ${direction}, bso_id ${direction}`
 }
-
-const BOUNDS = [
-  ['newer', '>'],
-  ['older', '<'],
-  ['atMost', '<='],
-  ['atLeast', '>='],
-] as const
 
 /** GoogleSQL has no OFFSET without LIMIT. */
 const NO_LIMIT = '9223372036854775807'
@@ -179,9 +169,9 @@ export interface SpannerStorageOptions {
  */
 export class SpannerStorage implements StorageBackend {
   readonly engine = 'spanner'
-  /** Collection name ↔ id; the standard ones need no row in `collections`. */
-  private readonly ids = new Map<string, number>(STANDARD_COLLECTIONS.map((name, index) => [name, index + 1]))
-  private readonly names = new Map<number, string>(STANDARD_COLLECTIONS.map((name, index) => [index + 1, name]))
+  readonly collections = new CollectionIds()
+  /** Names of collection ids, for the per-collection views; filled from committed rows only. */
+  private readonly names = new Map<number, string>([...STANDARD_COLLECTIONS].map(([name, id]) => [id, name]))
   private readonly writeQueue: ConnectionGate | undefined
   private readonly callOptions: object
 
@@ -223,7 +213,7 @@ export class SpannerStorage implements StorageBackend {
       const result = await work(tx)
       if (!readOnly) await this.client.commit({ session, transactionId: statements.transactionId }, this.callOptions)
       committed = true
-      tx.created.forEach((id, name) => this.remember(name, id))
+      this.collections.committed(tx.resolved)
       return result
     } finally {
       if (!committed && !readOnly) {
@@ -232,16 +222,11 @@ export class SpannerStorage implements StorageBackend {
     }
   }
 
-  knownId(name: string): number | undefined {
-    return this.ids.get(name)
-  }
-
   knownName(id: number): string | undefined {
     return this.names.get(id)
   }
 
-  remember(name: string, id: number): void {
-    this.ids.set(name, id)
+  rememberName(id: number, name: string): void {
     this.names.set(id, name)
   }
 
@@ -301,13 +286,13 @@ class SpannerTx implements StorageTx {
   timestamp: Millis = nowMillis()
   private collectionId: number | undefined
   private collectionModified: Millis = 0
-  /** Collections this transaction created: known to others only once it commits. */
-  readonly created = new Map<string, number>()
+  /** The write's collection, cached by the storage once this transaction commits. */
+  resolved: ResolvedCollection | undefined
 
   constructor(
     private readonly statements: Statements,
     private readonly user: StorageUser,
-    private readonly names: Pick<SpannerStorage, 'knownId' | 'knownName' | 'remember'>,
+    private readonly storage: Pick<SpannerStorage, 'collections' | 'knownName' | 'rememberName'>,
   ) {}
 
   private params(extra: Record<string, Param> = {}): Record<string, Param> {
@@ -332,18 +317,23 @@ class SpannerTx implements StorageTx {
 
   async openForRead(name: string | undefined): Promise<void> {
     if (name === undefined) return
-    this.collectionId = this.names.knownId(name) ?? (await this.lookupCollection(name, true))
+    this.collectionId = await this.storage.collections.find(name, this.collectionRows)
     if (this.collectionId !== undefined) this.collectionModified = await this.readCollectionModified()
   }
 
-  private async lookupCollection(name: string, cache: boolean): Promise<number | undefined> {
-    const cell = await this.scalar('SELECT collection_id FROM collections WHERE name = @name', { name: string(name) })
-    if (cell === null) return undefined
-    const id = Number(cell)
-    if (cache) this.names.remember(name, id)
-    else this.created.set(name, id)
-    return id
-  }
+  /** Two concurrent creators of one name both write the collection's row: Spanner aborts one. */
+  private readonly collectionRows = collectionRows(
+    async (name) => {
+      const cell = await this.scalar('SELECT collection_id FROM collections WHERE name = @name', { name: string(name) })
+      return cell === null ? undefined : Number(cell)
+    },
+    async (name) => {
+      const highest = Number(await this.scalar('SELECT COALESCE(MAX(collection_id), 0) FROM collections', {}))
+      const id = Math.max(FIRST_CUSTOM_COLLECTION_ID, highest + 1)
+      await this.statements.update('INSERT INTO collections (collection_id, name) VALUES (@id, @name)', { id: int(id), name: string(name) })
+      return id
+    },
+  )
 
   private async readCollectionModified(): Promise<Millis> {
     return toMillis(await this.scalar(`SELECT UNIX_MILLIS(modified) FROM user_collections WHERE ${USER_COLLECTION} AND modified > ${PLACEHOLDER}`, this.params()))
@@ -354,7 +344,8 @@ class SpannerTx implements StorageTx {
    * last-modified in one statement; that read also locks the collection row for this transaction.
    */
   async openForWrite(name: string): Promise<void> {
-    this.collectionId = this.names.knownId(name) ?? (await this.lookupCollection(name, false)) ?? (await this.createCollection(name))
+    this.resolved = await this.storage.collections.resolve(name, this.collectionRows)
+    this.collectionId = this.resolved.id
     const [row] = await this.statements.query(
       `SELECT UNIX_MICROS(CURRENT_TIMESTAMP()),
               (SELECT UNIX_MILLIS(modified) FROM user_collections WHERE ${USER_COLLECTION} AND modified > ${PLACEHOLDER})`,
@@ -368,15 +359,6 @@ class SpannerTx implements StorageTx {
   async openForWipe(): Promise<void> {
     const now = await this.scalar('SELECT UNIX_MICROS(CURRENT_TIMESTAMP())', {})
     this.timestamp = truncateToTick(Math.floor(Number(now) / 1000))
-  }
-
-  /** Custom collections are numbered from 101, inside this write transaction (spanner.md §1.3). */
-  private async createCollection(name: string): Promise<number> {
-    const highest = Number(await this.scalar('SELECT COALESCE(MAX(collection_id), 0) FROM collections', {}))
-    const id = Math.max(FIRST_CUSTOM_COLLECTION_ID, highest + 1)
-    await this.statements.update('INSERT INTO collections (collection_id, name) VALUES (@id, @name)', { id: int(id), name: string(name) })
-    this.created.set(name, id)
-    return id
   }
 
   async storageTimestamp(): Promise<Millis> {
@@ -409,16 +391,16 @@ class SpannerTx implements StorageTx {
   /** Per collection id, named; names of custom collections not seen before are read once. */
   private async perCollection(sql: string): Promise<Map<string, number>> {
     const rows = await this.statements.query(sql, this.params())
-    const unknown = rows.map((row) => Number(row[0])).filter((id) => this.names.knownName(id) === undefined)
+    const unknown = rows.map((row) => Number(row[0])).filter((id) => this.storage.knownName(id) === undefined)
     if (unknown.length > 0) {
       const named = await this.statements.query('SELECT collection_id, name FROM collections WHERE collection_id IN UNNEST(@ids)', {
         ids: ints(unknown),
       })
-      for (const [id, name] of named) this.names.remember(name as string, Number(id))
+      for (const [id, name] of named) this.storage.rememberName(Number(id), name as string)
     }
     const result = new Map<string, number>()
     for (const [id, value] of rows) {
-      const name = this.names.knownName(Number(id))
+      const name = this.storage.knownName(Number(id))
       if (name !== undefined) result.set(name, Number(value ?? 0))
     }
     return result
@@ -436,7 +418,7 @@ class SpannerTx implements StorageTx {
       where.push('bso_id IN UNNEST(@ids)')
       params.ids = strings(query.ids)
     }
-    for (const [field, operator] of BOUNDS) {
+    for (const [field, operator] of MODIFIED_BOUNDS) {
       const bound = query[field]
       if (bound === undefined) continue
       where.push(`modified ${operator} @${field}`)
@@ -444,7 +426,7 @@ class SpannerTx implements StorageTx {
     }
     if (query.limit !== undefined) params.limit = int(query.limit)
     const limit = query.limit === undefined ? NO_LIMIT : '@limit'
-    return this.statements.query(`SELECT ${columns} FROM bsos WHERE ${where.join(' AND ')} ORDER BY ${ORDER[query.sort]} LIMIT ${limit} OFFSET @skip`, params)
+    return this.statements.query(`SELECT ${columns} FROM bsos WHERE ${where.join(' AND ')} ORDER BY ${orderBy(query.sort)} LIMIT ${limit} OFFSET @skip`, params)
   }
 
   async getBsos(query: BsoQuery): Promise<Bso[]> {
@@ -479,14 +461,14 @@ class SpannerTx implements StorageTx {
       id: write.id,
       sortindex: write.sortindex,
       payload: write.payload,
-      expiry: write.ttl === undefined ? undefined : this.timestamp + write.ttl * 1000,
+      expiry: write.ttl === undefined ? undefined : recordExpiry(this.timestamp, write.ttl),
     }))
     await this.statements.update(
       PUT_BSOS,
       this.params({
         writes: structs(rows, { id: 'string', sortindex: 'int', payload: 'string', expiry: 'timestamp' }),
         ids: strings(merged.map((write) => write.id)),
-        default_expiry: timestamp(this.timestamp + DEFAULT_TTL_MS),
+        default_expiry: timestamp(recordExpiry(this.timestamp, undefined)),
       }),
     )
   }
@@ -528,7 +510,7 @@ class SpannerTx implements StorageTx {
     const batch = randomUUID().replaceAll('-', '')
     await this.statements.update(
       'INSERT INTO batches (fxa_uid, fxa_kid, collection_id, batch_id, expiry) VALUES (@fxa_uid, @fxa_kid, @collection, @batch, @expiry)',
-      this.params({ batch: string(batch), expiry: timestamp(this.timestamp + BATCH_LIFETIME_MS) }),
+      this.params({ batch: string(batch), expiry: timestamp(batchExpiry(this.timestamp)) }),
     )
     return batch
   }
@@ -566,7 +548,7 @@ class SpannerTx implements StorageTx {
     await this.touch(this.writeCollection)
     const params = this.params({
       batch: string(batchId),
-      default_expiry: timestamp(this.timestamp + DEFAULT_TTL_MS),
+      default_expiry: timestamp(recordExpiry(this.timestamp, undefined)),
       max_ttl: int(DEFAULT_TTL_MS / 1000),
     })
     await this.statements.update(COMMIT_BATCH, params)

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe } from 'bun:test'
 import type { StorageOptions } from '../../../src/db/engine.ts'
-import { openStorage } from '../../../src/db/open.ts'
 import type { BsoQuery, StorageBackend, StorageTx, StorageUser } from '../../../src/db/types.ts'
-import { backends } from '../../support/backends.ts'
+import { backends, openTestStorage } from '../../support/backends.ts'
 import { freshUid } from '../../support/sync-client.ts'
 
 /** One engine the contract suite runs on: `open` gives a backend on a fresh, empty database. */
@@ -19,7 +18,7 @@ export interface ContractEngine {
 export const contractEngines: ContractEngine[] = [
   ...backends.map((backend) => ({
     name: backend.name,
-    open: async (options: StorageOptions) => openStorage(await backend.freshDatabaseUrl(), { runMigrations: true, ...options }),
+    open: async (options: StorageOptions) => openTestStorage(await backend.freshDatabaseUrl(), options),
   })),
 ]
 

@@ -9,6 +9,7 @@ interface TokenResponse {
   uid: number
   api_endpoint: string
   duration: number
+  node_type: string
 }
 
 describe.each(backends)('storage and tokenserver in one server on $name', (backend) => {
@@ -36,6 +37,8 @@ describe.each(backends)('storage and tokenserver in one server on $name', (backe
     expect(response.status).toBe(200)
     const token = (await response.json()) as TokenResponse
     expect(token.api_endpoint).toBe(`https://sync.example.com/1.5/${token.uid}`)
+    // The storage engine's name, as syncstorage-rs reports it (`spanner` on Spanner storage).
+    expect(token.node_type).toBe(backend.name)
     const client = server.client(token.uid)
     const credentials = { id: token.id, key: token.key }
     expect((await client.put('/storage/tabs/a', { payload: 'x' }, { credentials })).status).toBe(200)

@@ -39,6 +39,11 @@ export const startWorkDone = (): boolean => process.env[PREPARED_VARIABLE] === '
 export function workerCount(settings: Settings): number {
   const location = parseDatabaseUrl(settings.syncstorage.database_url)
   if (settings.syncstorage.enabled && location.engine === 'sqlite' && location.path === ':memory:') return 1
+  // A Spanner emulator runs one read-write transaction at a time: one process queues its own
+  // writes, several would abort each other's (503s).
+  if (settings.syncstorage.enabled && location.engine === 'spanner' && settings.syncstorage.spanner_emulator_host !== undefined) {
+    return settings.workers ?? 1
+  }
   return settings.workers ?? navigator.hardwareConcurrency
 }
 

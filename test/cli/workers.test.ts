@@ -7,6 +7,7 @@ import type { Subprocess } from 'bun'
 import { hawkAuthorization } from '../../src/auth/hawk.ts'
 import { backends } from '../support/backends.ts'
 import { SyncClient } from '../support/sync-client.ts'
+import { emulatorEnv } from '../support/spanner-emulator.ts'
 
 const ENTRY = resolve(import.meta.dir, '../../src/main.ts')
 
@@ -30,6 +31,7 @@ class WorkerServer {
         SYNC_MASTER_SECRET: masterSecret,
         SYNC_SYNCSTORAGE__DATABASE_URL: databaseUrl,
         SYNC_TOKENSERVER__ENABLED: 'false',
+        ...(await emulatorEnv(databaseUrl)),
         ...extraEnv,
       },
       stdin: 'ignore',

@@ -103,3 +103,8 @@ export async function warmUp(): Promise<void> {
   spare ??= createDatabase()
   await spare
 }
+
+/** The SYNC_* variables a server process needs for a test database URL: the emulator's address for a Spanner one. */
+export async function emulatorEnv(databaseUrl: string): Promise<Record<string, string>> {
+  return databaseUrl.startsWith('spanner:') ? { SYNC_SYNCSTORAGE__SPANNER_EMULATOR_HOST: await emulatorHost() } : {}
+}

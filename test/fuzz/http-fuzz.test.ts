@@ -18,7 +18,8 @@ describe.each(backends)('HTTP fuzzing on $name', (backend) => {
   afterAll(() => server?.stop())
 
   test(`${requests} fuzzed requests: no undesigned 5xx, the server stays up, a bystander's data never changes`, async () => {
-    const report = await runFuzz(server, { requests, seed, base: fuzzUids() })
+    // The emulator answers ~5 times slower than the SQL engines: fewer requests keep CI bounded.
+    const report = await runFuzz(server, { requests: backend.name === 'spanner' ? Math.min(requests, 500) : requests, seed, base: fuzzUids() })
     console.log(
       `fuzz ${report.engine}: ${report.requests} requests in ${report.seconds.toFixed(1)} s, ${report.status5xx} undesigned 5xx, ${report.designed503} designed 503, ${report.noAnswer} without answer, answers ${JSON.stringify(report.classes)}, seed ${report.seed}`,
     )

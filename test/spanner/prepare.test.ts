@@ -146,3 +146,19 @@ describe('prepare-spanner without a database', () => {
     expect(result.stderr).toContain('GOOGLE_APPLICATION_CREDENTIALS')
   }, 60_000)
 })
+
+describe('the Spanner backend when Spanner does not answer', () => {
+  test('refuses to start within seconds, not after ten minutes of retries by the client library', async () => {
+    const started = Date.now()
+    const result = await syncserver(['serve'], {
+      SYNC_SYNCSTORAGE__DATABASE_URL: 'spanner://projects/p/instances/inst/databases/db',
+      SYNC_SYNCSTORAGE__SPANNER_EMULATOR_HOST: `127.0.0.1:${await freePort()}`,
+      SYNC_MASTER_SECRET: 'secret',
+      SYNC_TOKENSERVER__ENABLED: 'false',
+      SYNC_PORT: String(await freePort()),
+    })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('cannot open Spanner database projects/p/instances/inst/databases/db')
+    expect(Date.now() - started).toBeLessThan(20_000)
+  }, 30_000)
+})

@@ -76,15 +76,17 @@ export function stopEmulator(): void {
 }
 
 let databaseCount = 0
-/** The next database, made while the current suite runs: creating one takes a second or more. */
+/** The first database, made by warmUp() before any test runs. */
 let spare: Promise<string> | undefined
 
-/** A URL for a new database, prepared with schema.ddl (instance created on first use). */
+/**
+ * A URL for a new database, prepared with schema.ddl. Never made in the background while a
+ * test runs: the emulator runs one read-write transaction (schema changes included) at a time,
+ * for all its databases, and would abort the test's.
+ */
 export async function freshSpannerDatabaseUrl(): Promise<string> {
   const next = spare ?? createDatabase()
-  spare = createDatabase()
-  // Awaited by the next caller; until then its failure must not count as unhandled.
-  spare.catch(() => {})
+  spare = undefined
   return next
 }
 
@@ -98,7 +100,7 @@ async function createDatabase(): Promise<string> {
   return url
 }
 
-/** Starts the emulator and makes the first database, outside any test's time limit. */
+/** Starts the emulator and makes the first database (with its instance, the slow part), outside any test's time limit. */
 export async function warmUp(): Promise<void> {
   spare ??= createDatabase()
   await spare

@@ -54,6 +54,7 @@ export async function adminClients(options: SpannerOptions) {
 
 /** gRPC status codes this backend tells apart. */
 export const GrpcCode = {
+  DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   ALREADY_EXISTS: 6,
   PERMISSION_DENIED: 7,

@@ -5,7 +5,7 @@ import { grpcCode, GrpcCode, grpcDetails, spannerClient } from './client.ts'
 import { prepareSpanner } from './prepare.ts'
 import { SessionPool } from './sessions.ts'
 import { parseSpannerUrl, TOKENSERVER_NOT_ON_SPANNER, type SpannerOptions } from './settings.ts'
-import { SpannerStorage } from './storage.ts'
+import { spannerCallOptions, SpannerStorage } from './storage.ts'
 
 const NO_SPANNER_OPTIONS: SpannerOptions = { routeToLeader: false }
 
@@ -32,6 +32,7 @@ async function openSpannerStorage(url: string, options: OpenOptions): Promise<St
     timeoutMs,
     lifespanMs: spanner.sessionLifespanSeconds === undefined ? undefined : spanner.sessionLifespanSeconds * 1000,
     maxIdleMs: spanner.sessionMaxIdleSeconds === undefined ? undefined : spanner.sessionMaxIdleSeconds * 1000,
+    callOptions: spannerCallOptions(spanner.routeToLeader),
   })
   const storage = new SpannerStorage(client, pool, {
     serialiseWrites: spanner.emulatorHost !== undefined,

@@ -18,6 +18,8 @@ export interface SessionPoolOptions {
   timeoutMs: number
   lifespanMs?: number
   maxIdleMs?: number
+  /** Options of every call (retries, routing headers). */
+  callOptions: object
 }
 
 /**
@@ -68,7 +70,7 @@ export class SessionPool {
       if (!this.isStale(session, now)) return session
       this.discard(session)
     }
-    const [created] = await this.client.createSession({ database: this.options.database })
+    const [created] = await this.client.createSession({ database: this.options.database }, this.options.callOptions)
     return { name: created.name as string, created: now, lastUsed: now }
   }
 

@@ -181,7 +181,7 @@ export class SpannerStorage implements StorageBackend {
     options: SpannerStorageOptions,
   ) {
     this.writeQueue = options.serialiseWrites ? new ConnectionGate(1, options.timeoutMs) : undefined
-    this.callOptions = options.routeToLeader ? { otherArgs: { headers: { 'x-goog-spanner-route-to-leader': 'true' } } } : {}
+    this.callOptions = spannerCallOptions(options.routeToLeader)
   }
 
   async withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
@@ -270,12 +270,21 @@ export class SpannerStorage implements StorageBackend {
   }
 }
 
+/**
+ * Options of every Spanner call: a few retries of an unreachable Spanner (the client library's
+ * default is ten minutes of them), then 503, so a request does not hang through an outage.
+ */
+export function spannerCallOptions(routeToLeader: boolean): object {
+  return { maxRetries: 2, ...(routeToLeader ? { otherArgs: { headers: { 'x-goog-spanner-route-to-leader': 'true' } } } : {}) }
+}
+
 /** Aborted transactions are write conflicts (503 + Retry-After), as in syncstorage-rs. */
 function translate(error: unknown): unknown {
   switch (grpcCode(error)) {
     case GrpcCode.ABORTED:
       return new SyncError('conflict', `Spanner aborted the transaction: ${grpcDetails(error)}`, { cause: error })
     case GrpcCode.UNAVAILABLE:
+    case GrpcCode.DEADLINE_EXCEEDED:
       return new SyncError('unavailable', `Spanner unavailable: ${grpcDetails(error)}`, { cause: error })
     default:
       return error
@@ -376,19 +385,23 @@ class SpannerTx implements StorageTx {
 
   async collectionTimestamps(): Promise<ReadonlyMap<string, Millis>> {
     return this.perCollection(
-      `SELECT collection_id, UNIX_MILLIS(modified) FROM user_collections WHERE ${USER} AND collection_id <> ${TOMBSTONE} AND modified > ${PLACEHOLDER}`,
+      `SELECT collection_id, UNIX_MILLIS(modified) FROM user_collections WHERE ${USER} AND collection_id <> ${TOMBSTONE} AND modified > ${PLACEHOLDER}
+        ORDER BY collection_id`,
     )
   }
 
   async collectionCounts(): Promise<Map<string, number>> {
-    return this.perCollection(`SELECT collection_id, COUNT(*) FROM bsos WHERE ${USER} AND ${LIVE} GROUP BY collection_id`)
+    return this.perCollection(`SELECT collection_id, COUNT(*) FROM bsos WHERE ${USER} AND ${LIVE} GROUP BY collection_id ORDER BY collection_id`)
   }
 
   async collectionUsage(): Promise<Map<string, number>> {
-    return this.perCollection(`SELECT collection_id, SUM(BYTE_LENGTH(payload)) FROM bsos WHERE ${USER} AND ${LIVE} GROUP BY collection_id`)
+    return this.perCollection(`SELECT collection_id, SUM(BYTE_LENGTH(payload)) FROM bsos WHERE ${USER} AND ${LIVE} GROUP BY collection_id ORDER BY collection_id`)
   }
 
-  /** Per collection id, named; names of custom collections not seen before are read once. */
+  /**
+   * Per collection id, named; names of custom collections not seen before are read once. In id
+   * order, as the SQL engines answer (the emulator shuffles unordered results).
+   */
   private async perCollection(sql: string): Promise<Map<string, number>> {
     const rows = await this.statements.query(sql, this.params())
     const unknown = rows.map((row) => Number(row[0])).filter((id) => this.storage.knownName(id) === undefined)

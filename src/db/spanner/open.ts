@@ -36,6 +36,7 @@ async function openSpannerStorage(url: string, options: OpenOptions): Promise<St
   })
   const storage = new SpannerStorage(client, pool, {
     serialiseWrites: spanner.emulatorHost !== undefined,
+    quotaTotals: options.quotaTotals === true,
     timeoutMs,
     routeToLeader: spanner.routeToLeader,
   })

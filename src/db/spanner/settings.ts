@@ -1,11 +1,11 @@
 import type { RawSettings } from '../../config/schema.ts'
+import type { BackendLimits } from '../types.ts'
 
 /**
- * Limits Spanner imposes (spanner.md §4.7), declared here without loading the driver: one commit
- * may write at most 80,000 mutations (8 per record, plus a few per transaction), and carry at
- * most 100 MB.
+ * Limits Spanner imposes (spanner.md §4.7): one commit may write at most 80,000 mutations (8 per
+ * record, plus a few per transaction), and carry at most 100 MB.
  */
-export const SPANNER_LIMITS = { maxTotalRecords: 9_984, maxTotalBytes: 100_000_000 } as const
+export const SPANNER_LIMITS: BackendLimits = { maxTotalRecords: 9_984, maxTotalBytes: 100_000_000 }
 
 /** Where a Spanner database is, from `spanner://projects/P/instances/I/databases/D`. */
 export interface SpannerLocation {

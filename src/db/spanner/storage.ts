@@ -9,6 +9,7 @@ import { DEFAULT_TTL_MS, nowMillis, truncateToTick, type Millis } from '../times
 import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageBackend, StorageTx, StorageUser, TransactionRequest } from '../types.ts'
 import { grpcCode, GrpcCode, grpcDetails } from './client.ts'
 import type { SessionPool } from './sessions.ts'
+import { SPANNER_LIMITS } from './settings.ts'
 import { cellOf, int, ints, string, strings, structs, timestamp, wireParams, type Cell, type Param, type WireValue } from './values.ts'
 
 /** `modified` of a placeholder row, made only so a new batch has its parent row (spanner.md §4.2). */
@@ -99,8 +100,18 @@ class Statements {
     private readonly callOptions: object,
   ) {}
 
+  /** The snapshot the statements of a read share, taken by its first statement. */
+  private readTimestamp: unknown
+
+  /**
+   * A read-write transaction's id; a read has none: each of its statements is a single-use
+   * read-only transaction at the timestamp of the first (strong), so a read leaves no
+   * transaction open on the session, and needs no BeginTransaction round trip.
+   */
   private selector(): object {
-    return this.transactionId === undefined ? { singleUse: { readOnly: { strong: true } } } : { id: this.transactionId }
+    if (this.transactionId !== undefined) return { id: this.transactionId }
+    if (this.readTimestamp !== undefined) return { singleUse: { readOnly: { readTimestamp: this.readTimestamp } } }
+    return { singleUse: { readOnly: { strong: true, returnReadTimestamp: true } } }
   }
 
   private enqueue<T>(run: () => Promise<T>): Promise<T> {
@@ -121,6 +132,7 @@ class Statements {
       let pending: WireValue | undefined
       for await (const part of stream as AsyncIterable<PartialResultSet>) {
         if (part.metadata?.rowType?.fields !== undefined) width = part.metadata.rowType.fields.length
+        this.readTimestamp ??= part.metadata?.transaction?.readTimestamp ?? undefined
         const chunk = [...(part.values ?? [])]
         if (pending !== undefined && chunk.length > 0) {
           chunk[0] = { stringValue: (pending.stringValue ?? '') + (chunk[0]?.stringValue ?? '') }
@@ -149,12 +161,14 @@ class Statements {
 }
 
 interface PartialResultSet {
-  metadata?: { rowType?: { fields?: unknown[] } } | null
+  metadata?: { rowType?: { fields?: unknown[] } | null; transaction?: { readTimestamp?: unknown } | null } | null
   values?: WireValue[] | null
   chunkedValue?: boolean | null
 }
 
 export interface SpannerStorageOptions {
+  /** Keep the per-collection totals quota reads, refreshed before each write commits (enable_quota). */
+  quotaTotals: boolean
   /** Emulator only: it runs one read-write transaction at a time, so this process queues them. */
   serialiseWrites: boolean
   /** Longest wait for the write queue, as for a pooled session. */
@@ -169,6 +183,7 @@ export interface SpannerStorageOptions {
  */
 export class SpannerStorage implements StorageBackend {
   readonly engine = 'spanner'
+  readonly limits = SPANNER_LIMITS
   readonly collections = new CollectionIds()
   /** Names of collection ids, for the per-collection views; filled from committed rows only. */
   private readonly names = new Map<number, string>([...STANDARD_COLLECTIONS].map(([name, id]) => [id, name]))
@@ -178,7 +193,7 @@ export class SpannerStorage implements StorageBackend {
   constructor(
     private readonly client: SpannerClient,
     private readonly pool: SessionPool,
-    options: SpannerStorageOptions,
+    private readonly options: SpannerStorageOptions,
   ) {
     this.writeQueue = options.serialiseWrites ? new ConnectionGate(1, options.timeoutMs) : undefined
     this.callOptions = spannerCallOptions(options.routeToLeader)
@@ -199,11 +214,10 @@ export class SpannerStorage implements StorageBackend {
   private async run<T>(session: string, request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
     const statements = new Statements(this.client, session, this.callOptions)
     const readOnly = request.mode === 'read'
-    const [begun] = await this.client.beginTransaction(
-      { session, options: readOnly ? { readOnly: { strong: true } } : { readWrite: {} } },
-      this.callOptions,
-    )
-    statements.transactionId = begun.id as Uint8Array
+    if (!readOnly) {
+      const [begun] = await this.client.beginTransaction({ session, options: { readWrite: {} } }, this.callOptions)
+      statements.transactionId = begun.id as Uint8Array
+    }
     const tx = new SpannerTx(statements, request.user, this)
     let committed = false
     try {
@@ -211,6 +225,7 @@ export class SpannerStorage implements StorageBackend {
       else if (request.mode === 'write') await tx.openForWrite(request.collection)
       else await tx.openForWipe()
       const result = await work(tx)
+      if (this.options.quotaTotals && request.mode === 'write') await tx.refreshTotals()
       if (!readOnly) await this.client.commit({ session, transactionId: statements.transactionId }, this.callOptions)
       committed = true
       this.collections.committed(tx.resolved)
@@ -568,7 +583,8 @@ class SpannerTx implements StorageTx {
     await this.statements.update(`DELETE FROM batches WHERE ${USER_COLLECTION} AND batch_id = @batch`, params)
   }
 
-  async refreshCollectionTotals(): Promise<void> {
+  /** Quota bookkeeping: the transaction collection's live bytes and count. */
+  async refreshTotals(): Promise<void> {
     this.requireCollection()
     const live = `FROM bsos WHERE ${USER_COLLECTION} AND ${LIVE}`
     await this.statements.update(

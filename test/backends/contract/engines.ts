@@ -24,6 +24,8 @@ export const contractEngines: ContractEngine[] = [
 
 /** What a contract test works with: the backend and shorthands for its transactions. */
 export interface Contract {
+  /** The engine's name, for the rare check one engine cannot run yet (skipped, with the reason). */
+  readonly engine: string
   readonly backend: StorageBackend
   /** A new user, so tests never see each other's data. */
   user(): StorageUser
@@ -48,6 +50,7 @@ export function describeContract(title: string, body: (contract: Contract) => vo
       return backend
     }
     body({
+      engine: engine.name,
       get backend() {
         return current()
       },

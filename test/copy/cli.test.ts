@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { startTestServer } from '../support/server.ts'
 import { seedTokenserver, writeUser } from './copy-support.ts'
 
@@ -12,10 +12,10 @@ async function runCopy(...args: string[]): Promise<{ code: number; stdout: strin
   return { code, stdout, stderr }
 }
 
-const target = backends.at(-1)!
+const target = sqlBackends.at(-1)!
 
 test(`syncserver copy (CLI, sqlite → ${target.name}): progress, verification, refusal of a non-empty target, --catch-up`, async () => {
-  const sourceUrl = await backends[0]!.freshDatabaseUrl()
+  const sourceUrl = await sqlBackends[0]!.freshDatabaseUrl()
   const source = await startTestServer(sourceUrl)
   try {
     const users = await seedTokenserver(sourceUrl, source.url)

@@ -2,14 +2,14 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { openCopyEndpoint } from '../../src/copy/open.ts'
 import type { CopyEndpoint } from '../../src/db/copy-types.ts'
 import { migrateStorage } from '../../src/db/open.ts'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
 import { SyncClient } from '../support/sync-client.ts'
 import { copyDatabases, RETIRED_GENERATION, seedTokenserver, snapshot, tokenserverUsers, writeUser } from './copy-support.ts'
 
 setDefaultTimeout(60_000)
 
-const pairs = backends.flatMap((from) => backends.filter((to) => to !== from).map((to) => [from.name, to.name, from, to] as const))
+const pairs = sqlBackends.flatMap((from) => sqlBackends.filter((to) => to !== from).map((to) => [from.name, to.name, from, to] as const))
 const servers: TestServer[] = []
 afterAll(async () => {
   for (const server of servers) await server.stop()
@@ -53,7 +53,7 @@ describe.each(pairs)('syncserver copy %s → %s', (_fromName, _toName, from, to)
   })
 })
 
-const safetyPair = backends.length > 1 ? [[backends[0]!.name, backends.at(-1)!.name, backends[0]!, backends.at(-1)!] as const] : []
+const safetyPair = sqlBackends.length > 1 ? [[sqlBackends[0]!.name, sqlBackends.at(-1)!.name, sqlBackends[0]!, sqlBackends.at(-1)!] as const] : []
 
 describe.each(safetyPair)('copy safety %s → %s', (_fromName, _toName, from, to) => {
   async function sourceWithData(): Promise<{ url: string; server: TestServer; clients: SyncClient[] }> {

@@ -203,7 +203,16 @@ export class SpannerStorage implements StorageBackend {
     const queue = request.mode === 'read' ? undefined : this.writeQueue
     await queue?.acquire()
     try {
-      return await this.pool.withSession((session) => this.run(session, request, work))
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.pool.withSession((session) => this.run(session, request, work))
+        } catch (error) {
+          // Aborted before `work` started (while opening: nothing of the caller's was done):
+          // begun again, a few times, as a client would after a 503.
+          if (!(error instanceof AbortedWhileOpening) || attempt >= OPEN_ATTEMPTS) throw error instanceof AbortedWhileOpening ? error.cause : error
+          await Bun.sleep(10 * attempt)
+        }
+      }
     } catch (error) {
       throw translate(error)
     } finally {
@@ -221,9 +230,13 @@ export class SpannerStorage implements StorageBackend {
     const tx = new SpannerTx(statements, request.user, this)
     let committed = false
     try {
-      if (readOnly) await tx.openForRead(request.collection)
-      else if (request.mode === 'write') await tx.openForWrite(request.collection)
-      else await tx.openForWipe()
+      try {
+        if (readOnly) await tx.openForRead(request.collection)
+        else if (request.mode === 'write') await tx.openForWrite(request.collection)
+        else await tx.openForWipe()
+      } catch (error) {
+        throw grpcCode(error) === GrpcCode.ABORTED ? new AbortedWhileOpening(error) : error
+      }
       const result = await work(tx)
       if (this.options.quotaTotals && request.mode === 'write') await tx.refreshTotals()
       if (!readOnly) await this.client.commit({ session, transactionId: statements.transactionId }, this.callOptions)
@@ -291,6 +304,15 @@ export class SpannerStorage implements StorageBackend {
  */
 export function spannerCallOptions(routeToLeader: boolean): object {
   return { maxRetries: 2, ...(routeToLeader ? { otherArgs: { headers: { 'x-goog-spanner-route-to-leader': 'true' } } } : {}) }
+}
+
+/** Attempts at opening a transaction that Spanner aborts before the caller's work began. */
+const OPEN_ATTEMPTS = 3
+
+class AbortedWhileOpening extends Error {
+  constructor(override readonly cause: unknown) {
+    super('aborted while opening')
+  }
 }
 
 /** Aborted transactions are write conflicts (503 + Retry-After), as in syncstorage-rs. */

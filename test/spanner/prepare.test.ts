@@ -55,7 +55,7 @@ describe.skipIf(backendNamed('spanner') === undefined)('prepare-spanner on the e
 
   test('migrate with a Spanner URL does the same work', async () => {
     const url = newDatabaseUrl()
-    const env = { ...(await spannerEnv(url)), SYNC_TOKENSERVER__ENABLED: 'false', SYNC_MASTER_SECRET: 'secret' }
+    const env = { ...(await spannerEnv(url)), SYNC_TOKENSERVER__ENABLED: 'false', SYNC_MASTER_SECRET: 'a'.repeat(64) }
     const migrated = await syncserver(['migrate'], env)
     expect(migrated.stderr).toBe('')
     expect(migrated.code).toBe(0)

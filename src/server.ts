@@ -1,7 +1,11 @@
 import type { Settings } from './config/settings.ts'
+import { explainDatabaseError, openingDatabase } from './config/database-errors.ts'
 import { openStorage, openTokenserverDb } from './db/open.ts'
-import { openingDatabase } from './config/database-errors.ts'
 import { spannerOptions } from './db/spanner/settings.ts'
+import { parseDatabaseUrl } from './db/url.ts'
+import { openWhenReachable } from './db/when-reachable.ts'
+import { writeHealth } from './db/retry.ts'
+import type { StorageBackend } from './db/types.ts'
 import { createApp } from './app.ts'
 import { createLogger, silentLogger, type Logger } from './http/logger.ts'
 import type { TokenserverDb } from './db/tokenserver-types.ts'
@@ -26,39 +30,39 @@ export interface StartOptions {
   skipNodeBootstrap?: boolean
 }
 
-/** Opens the databases, builds the app and listens. */
+/**
+ * Opens the databases, builds the app and listens. A database whose server cannot be reached
+ * yet does not stop the start (it answers 503 until it is back); any other failure to open
+ * stops it with a message naming the setting and the fix.
+ */
 export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RunningServer> {
   const logger =
     options.logger ?? (options.quiet ? silentLogger : createLogger({ human: settings.human_logs ?? false, level: settings.log_level }))
+  writeHealth.reportTo(logger)
   const storage = settings.syncstorage.enabled
-    ? await openingDatabase('syncstorage.database_url', settings.syncstorage.database_url, () =>
-        openStorage(settings.syncstorage.database_url, {
-          runMigrations: settings.syncstorage.run_migrations,
-          poolMaxSize: settings.syncstorage.database_pool_max_size,
-          connectionTimeoutSeconds: settings.syncstorage.database_pool_connection_timeout,
-          quotaTotals: settings.syncstorage.enable_quota,
-          spanner: spannerOptions(settings.syncstorage),
-        }),
-      )
+    ? await openingDatabase('syncstorage.database_url', settings.syncstorage.database_url, () => openStorageWhenReachable(settings, logger))
     : undefined
   const tokenserver = settings.tokenserver.enabled ? await openTokenserver(settings, logger, options.skipNodeBootstrap === true) : undefined
   const app = createApp({ settings, logger, storage, tokenserver: tokenserver?.parts })
+  const idleSeconds = settings.actix_keep_alive ?? 75
+  const uploads = { stallMs: idleSeconds * 1000, totalMs: settings.upload_timeout * 1000 }
   const server = Bun.serve({
     hostname: settings.host,
     port: settings.port,
-    fetch: app.fetch,
+    fetch: (request, server) => app.fetch(request.body === null ? request : paced(request, server, uploads)),
     // Bun's own limit answers a bare 413; the handlers refuse an oversized Content-Length before
     // reading and stop reading a chunked body at the limit, with the protocol's error bodies.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    idleTimeout: settings.actix_keep_alive ?? 75,
+    idleTimeout: idleSeconds,
     reusePort: options.reusePort === true,
   })
   const hostname = server.hostname ?? settings.host
   const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
+  const node = tokenserver?.node()
   return {
     url,
     logger,
-    ...(tokenserver?.node === undefined ? {} : { node: tokenserver.node }),
+    ...(node === undefined ? {} : { node }),
     async stop() {
       await server.stop()
       await Promise.all([storage?.close(), tokenserver?.db.close()])
@@ -75,21 +79,103 @@ async function openTokenserver(settings: Settings, logger: Logger, skipNodeBoots
     import('./tokenserver/bootstrap.ts'),
     import('./tokenserver/api.ts'),
   ])
-  const db: TokenserverDb = await openingDatabase('tokenserver.database_url', settings.tokenserver.database_url, () =>
-    openTokenserverDb(settings.tokenserver.database_url, {
+  const url = settings.tokenserver.database_url
+  let node: InitNodeOutcome | undefined
+  const open = async (): Promise<TokenserverDb> => {
+    const db = await openTokenserverDb(url, {
       runMigrations: settings.tokenserver.run_migrations,
       poolMaxSize: settings.tokenserver.database_pool_max_size,
       connectionTimeoutSeconds: settings.tokenserver.database_pool_connection_timeout,
-    }),
-  )
-  // A tokenserver-only server is no storage node: the nodes are the storage servers'; and
-  // another worker may already have made sure of the node.
-  const node = settings.syncstorage.enabled && !skipNodeBootstrap
-    ? await bootstrapTokenserver(db, {
+    })
+    // A tokenserver-only server is no storage node: the nodes are the storage servers'; and
+    // another worker may already have made sure of the node.
+    if (!settings.syncstorage.enabled || skipNodeBootstrap) return db
+    try {
+      node = await bootstrapTokenserver(db, {
         url: settings.tokenserver.init_node_url,
         capacity: settings.tokenserver.init_node_capacity,
         configured: settings.initNodeConfigured,
       })
-    : undefined
-  return { db, node, parts: { api: createTokenserverApi({ db, settings, logger }), check: () => db.check() } }
+      return db
+    } catch (error) {
+      await db.close()
+      throw error
+    }
+  }
+  const db = await openingDatabase('tokenserver.database_url', url, () =>
+    openWhenReachable(open, {
+      what: 'tokenserver database',
+      logger,
+      explain: (error) => explainDatabaseError('tokenserver.database_url', url, error).message,
+      placeholders: { engine: tokenserverEngine(url) },
+    }),
+  )
+  // The node is known once the database opened: at start, or later when it becomes reachable.
+  return { db, node: () => node, parts: { api: createTokenserverApi({ db, settings, logger }), check: () => db.check() } }
+}
+
+/** The storage database, or a stand-in answering 503 until its server answers (see `openWhenReachable`). */
+function openStorageWhenReachable(settings: Settings, logger: Logger): Promise<StorageBackend> {
+  const { database_url: url, database_pool_max_size: poolMaxSize } = settings.syncstorage
+  const open = () =>
+    openStorage(url, {
+      runMigrations: settings.syncstorage.run_migrations,
+      poolMaxSize,
+      connectionTimeoutSeconds: settings.syncstorage.database_pool_connection_timeout,
+      quotaTotals: settings.syncstorage.enable_quota,
+      spanner: spannerOptions(settings.syncstorage),
+    })
+  return openWhenReachable(open, {
+    what: 'storage database',
+    logger,
+    explain: (error) => explainDatabaseError('syncstorage.database_url', url, error).message,
+    placeholders: {
+      engine: parseDatabaseUrl(url).engine,
+      // Any id gets as far as the transaction, which answers 503 until the database is back.
+      isWellFormedBatchId: () => true,
+      poolStatus: () => ({ active: 0, idle: 0, max: poolMaxSize }),
+      // Read once at start; no engine that can be unreachable declares any.
+      limits: undefined,
+    },
+  })
+}
+
+// (A spanner URL never gets this far: opening it fails at once with its own message.)
+const tokenserverEngine = (url: string) => parseDatabaseUrl(url).engine as TokenserverDb['engine']
+
+/**
+ * Bun's idle timeout is a deadline for the whole request, body included: a slow but moving
+ * upload would be cut at it. So a request with a body is exempt from it, and its body is cut
+ * only when no byte arrives for `stallMs` (the idle timeout) or the upload as a whole takes
+ * longer than `totalMs` (`upload_timeout`); the handler then fails reading it.
+ */
+function paced(request: Request, server: Bun.Server<undefined>, limits: { stallMs: number; totalMs: number }): Request {
+  server.timeout(request, 0)
+  const reader = request.body!.getReader()
+  const deadline = Date.now() + limits.totalMs
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let cutFor: string | undefined
+  const cut = (reason: string) => {
+    cutFor = reason
+    reader.cancel(reason).catch(() => {})
+  }
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const wait = Math.min(limits.stallMs, deadline - Date.now())
+      const stalled = wait === limits.stallMs ? 'request body stalled' : 'upload took longer than upload_timeout'
+      timer = setTimeout(() => cut(stalled), Math.max(0, wait))
+      try {
+        const chunk = await reader.read()
+        if (cutFor !== undefined) controller.error(new Error(cutFor))
+        else if (chunk.done) controller.close()
+        else controller.enqueue(chunk.value)
+      } catch (error) {
+        controller.error(error)
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    cancel: (reason) => cut(String(reason)),
+  })
+  return new Request(request.url, { method: request.method, headers: request.headers, body, duplex: 'half' } as RequestInit)
 }

@@ -216,6 +216,8 @@ export const settingsSchema = v.object({
   log_level: v.optional(logLevel, 'info'),
   // ours: one line per request (method, path, status, duration) at level info.
   log_requests: v.optional(flag, true),
+  // ours: the longest an upload may take in all, however steadily its body arrives.
+  upload_timeout: v.optional(positiveInt, 600),
   statsd_host: v.optional(text, 'localhost'),
   statsd_port: v.optional(port, 8125),
   include_hostname_tag: v.optional(flag, false),

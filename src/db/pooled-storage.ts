@@ -5,6 +5,7 @@ import { TOMBSTONE } from './rules.ts'
 import { nowMillis, type Millis } from './timestamps.ts'
 import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageTx, TransactionRequest } from './types.ts'
 import { StaleConnection } from './pooled-connection.ts'
+import { guardTransaction } from './retry.ts'
 
 /** The modified-time bounds of a listing (storage-api.md §8), in the order they are bound. */
 export const MODIFIED_BOUNDS = [
@@ -233,7 +234,7 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
   protected abstract ping(session: Session): Promise<boolean>
 
   withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
-    return this.pool.withSession(async (session, mayRetry) => {
+    return guardTransaction(request.mode, () => this.pool.withSession(async (session, mayRetry) => {
       const tx = this.driver.newTx(session, request.user.uid)
       tx.readOnly = request.mode === 'read'
       try {
@@ -252,7 +253,7 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
         if (mayRetry && harmless && this.driver.isConnectionLost(error)) throw new StaleConnection(error)
         throw this.driver.translate(error)
       }
-    })
+    }))
   }
 
   async check(): Promise<boolean> {

@@ -244,7 +244,11 @@ export class PostgresPool {
   private connectionClosed(id: number): void {
     this.openConnections.delete(id)
     const dropped = this.reserveAttempts.shift()
-    dropped?.replace()
+    // Not from inside the driver's close handler: a reserve() made there takes the closed
+    // connection, and the handler then hands the same connection to its next waiting query,
+    // so it gets connected twice over one socket, whose second failure is an 'error' event
+    // nobody listens to any more, which kills the process (ECONNREFUSED … emitErrorCloseNT).
+    if (dropped !== undefined) setTimeout(dropped.replace, 0)
   }
 
   /** Connections in transactions, and open ones waiting for work. */

@@ -16,6 +16,7 @@ import type {
 } from '../types.ts'
 import { SqliteConnection, translateLockError } from './connection.ts'
 import { toBso } from '../pooled-storage.ts'
+import { guardTransaction } from '../retry.ts'
 import { prepareStatements, type Statements } from './statements.ts'
 import { UserCollectionsCache, type UserCollections } from './user-collections-cache.ts'
 
@@ -58,7 +59,7 @@ export class SqliteStorage implements StorageBackend {
   }
 
   withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
-    return this.connection.exclusive(async () => {
+    return guardTransaction(request.mode, () => this.connection.exclusive(async () => {
       const client = this.connection.client
       try {
         if (request.mode === 'read') this.begin.read()
@@ -79,7 +80,7 @@ export class SqliteStorage implements StorageBackend {
       } finally {
         if (request.mode !== 'read') this.userCollections.forget(request.user.uid)
       }
-    })
+    }))
   }
 
   private async open(request: TransactionRequest): Promise<{ tx: SqliteTx; collection?: ResolvedCollection }> {

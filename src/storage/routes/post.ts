@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import { SyncError } from '../../errors.ts'
 import type { BsoWrite, StorageTx } from '../../db/types.ts'
+import { isWriteFailure } from '../../db/retry.ts'
 import type { AppEnv } from '../../http/env.ts'
 import { bodyFormat, checkContentLength, parseJsonBody, parseNewlinesBody, readBodyText } from '../body.ts'
 import { payloadBytes, validatePostItems, type PostVerdict } from '../bso-validation.ts'
@@ -43,9 +44,18 @@ export async function postCollection(c: Context<AppEnv>, deps: StorageDeps): Pro
   const mode = batchMode(query, deps)
   checkAnnouncedSizes((name) => c.req.header(name), limits)
   const precondition = preconditionOf(c)
-  return deps.backend.withTransaction({ user: c.get('user'), mode: 'write', collection }, (tx) =>
+  const written = deps.backend.withTransaction({ user: c.get('user'), mode: 'write', collection }, (tx) =>
     writePost(tx, { deps, collection, mode, verdict, precondition }),
   )
+  return mode.kind === 'append' ? written.catch((error: unknown) => stagingFailed(error, mode.id, verdict)) : written
+}
+
+/** A batch append the database could not store still answers 202, every id failed as `db error` (§13.4). */
+function stagingFailed(error: unknown, batch: string, verdict: PostVerdict): Response {
+  if (!isWriteFailure(error)) throw error
+  const failed = new Map(verdict.failed)
+  for (const write of verdict.valid) failed.set(write.id, 'db error')
+  return jsonResponse(postResultJson({ batch, success: [], failed }), { status: 202 })
 }
 
 interface PostWork {

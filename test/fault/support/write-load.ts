@@ -49,6 +49,7 @@ export function startWriteLoad(clients: SyncClient[], options: { pauseMs?: numbe
       body = status === 200 || status === 202 ? ((await response.json()) as typeof body) : (await response.arrayBuffer(), {})
     } catch {
       status = 0
+      await Bun.sleep(20) // the server is down: do not spin
     }
     statuses.set(status, (statuses.get(status) ?? 0) + 1)
     return { status, body }

@@ -39,6 +39,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const logger =
     options.logger ?? (options.quiet ? silentLogger : createLogger({ human: settings.human_logs ?? false, level: settings.log_level }))
   writeHealth.reportTo(logger)
+  await applySqliteDurability(settings)
   const storage = settings.syncstorage.enabled
     ? await openingDatabase('syncstorage.database_url', settings.syncstorage.database_url, () => openStorageWhenReachable(settings, logger))
     : undefined
@@ -178,4 +179,12 @@ function paced(request: Request, server: Bun.Server<undefined>, limits: { stallM
     cancel: (reason) => cut(String(reason)),
   })
   return new Request(request.url, { method: request.method, headers: request.headers, body, duplex: 'half' } as RequestInit)
+}
+
+/** SQLite's `synchronous` level, before any SQLite file (storage or tokenserver) is opened. */
+async function applySqliteDurability(settings: Settings): Promise<void> {
+  const urls = [settings.syncstorage.database_url, settings.tokenserver.database_url]
+  if (!urls.some((url) => url !== '' && parseDatabaseUrl(url).engine === 'sqlite')) return
+  const { SqliteConnection } = await import('./db/sqlite/connection.ts')
+  SqliteConnection.synchronous = settings.syncstorage.sqlite_synchronous
 }

@@ -138,6 +138,15 @@ const limits = v.pipe(
 
 const syncstorage = v.object({
   enabled: v.optional(flag, true),
+  // ours: SQLite's durability level (PRAGMA synchronous); see the README for what each risks.
+  sqlite_synchronous: v.optional(
+    v.pipe(
+      v.string(),
+      v.toLowerCase(),
+      v.picklist(['off', 'normal', 'full', 'extra'], expects('one of off, normal, full, extra')),
+    ),
+    'full',
+  ),
   // ours: the reference requires a URL; we default to an embedded SQLite file.
   database_url: v.optional(databaseUrl, 'sqlite:///syncserver.db'),
   database_pool_max_size: v.optional(positiveInt, 10),

@@ -13,6 +13,14 @@ import type { MigrationTarget } from '../migrations/apply.ts'
 export class SqliteConnection {
   private static readonly open = new Map<string, SqliteConnection>()
 
+  /**
+   * PRAGMA synchronous of connections opened from now on (`syncstorage.sqlite_synchronous`,
+   * set by `serve` before it opens the database). With WAL: NORMAL syncs only at checkpoints,
+   * so commits since the last one can vanish on power loss (never on a crash of the process);
+   * FULL syncs the WAL at every commit.
+   */
+  static synchronous: SqliteSynchronous = 'full'
+
   /** Storage and tokenserver on one file share one connection, so they never lock each other out. */
   static shared(path: string): SqliteConnection {
     const existing = path === ':memory:' ? undefined : SqliteConnection.open.get(path)
@@ -33,7 +41,7 @@ export class SqliteConnection {
   private constructor(readonly path: string) {
     this.client = openCreatingDirectory(path)
     this.client.run('PRAGMA journal_mode = WAL')
-    this.client.run('PRAGMA synchronous = NORMAL')
+    this.client.run(`PRAGMA synchronous = ${SqliteConnection.synchronous.toUpperCase()}`)
     this.client.run('PRAGMA busy_timeout = 5000')
     this.client.run('PRAGMA foreign_keys = ON')
   }
@@ -66,6 +74,8 @@ export class SqliteConnection {
     this.client.close()
   }
 }
+
+export type SqliteSynchronous = 'off' | 'normal' | 'full' | 'extra'
 
 /** Opens (creating) the database file, and its directory only when opening failed for want of it. */
 function openCreatingDirectory(path: string): Database {

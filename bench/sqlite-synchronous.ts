@@ -7,7 +7,7 @@
  *   bun bench/sqlite-synchronous.ts [--seconds=3] [--rounds=3]
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { startServerProcess, type ServerProcess } from '../test/fault/support/server-process.ts'
 import { makeUsers, type SyncUser } from './client.ts'
@@ -34,7 +34,7 @@ const mix: Operation = (user, n) => {
 }
 
 function cpuSeconds(pid: number): number {
-  const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { backendNamed } from '../support/backends.ts'
 import { startServerProcess, type ServerProcess } from './support/server-process.ts'
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.ts'
-import { formatStatuses, startWriteLoad, timeUntil } from './support/write-load.ts'
+import { firstWriteWithin, formatStatuses, settle, startWriteLoad, timeUntil } from './support/write-load.ts'
 
 const engines = ['postgres', 'mysql'].map((name) => ({ name, backend: backendNamed(name) }))
 
@@ -55,14 +55,10 @@ describe.each(engines)('$name behind a faulty network', ({ name, backend }) => {
     await Bun.sleep(1500)
     const during = formatStatuses(load.statuses)
     proxy.heal()
-    const probe = server.client()
-    const recovery = await timeUntil(async () => (await probe.post('/storage/probe', [{ id: 'p', payload: 'x' }])).status === 200, 20_000)
-    await Bun.sleep(300)
-    await load.stop()
-    const verdict = await load.verify((uid) => server.client(uid))
+    const recovery = await firstWriteWithin(server, 20_000)
+    const { verdict, figures } = await settle(load, server)
     console.log(
-      `[fault] ${name} ${fault}: acknowledged ${load.acknowledged()}, checked ${verdict.checked}, lost ${verdict.lost.length}, ` +
-        `half batches ${verdict.halfBatches.length}; statuses up to heal ${during}, overall ${formatStatuses(load.statuses)}; ` +
+      `[fault] ${name} ${fault}: ${figures}; statuses up to heal ${during}, overall ${formatStatuses(load.statuses)}; ` +
         `first write ${recovery} ms after heal; exit ${server.exitCode() ?? 'none'}`,
     )
     expect(server.exitCode()).toBeNull()

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { privateMariadb, privateMariadbSkip, privatePostgres, privatePostgresSkip, type PrivateDatabase } from './support/private-db.ts'
 import { startServerProcess, type ServerProcess } from './support/server-process.ts'
-import { formatStatuses, startWriteLoad, timeUntil } from './support/write-load.ts'
+import { firstWriteWithin, formatStatuses, settle, startWriteLoad, timeUntil } from './support/write-load.ts'
 
 const engines = [
   { name: 'postgres', make: privatePostgres, skip: privatePostgresSkip },
@@ -46,14 +46,10 @@ describe.each(engines)('private $name stopped and started', ({ name, make, skip 
     const down = formatStatuses(load.statuses)
     const heartbeatDown = (await fetch(`${server.origin}/__heartbeat__`)).status
     await database.start()
-    const probe = server.client()
-    const recovery = await timeUntil(async () => (await probe.post('/storage/probe', [{ id: 'p', payload: 'x' }])).status === 200, 30_000)
-    await Bun.sleep(300)
-    await load.stop()
-    const verdict = await load.verify((uid) => server.client(uid))
+    const recovery = await firstWriteWithin(server, 30_000)
+    const { verdict, figures } = await settle(load, server)
     console.log(
-      `[fault] ${name} stop/start: acknowledged ${load.acknowledged()}, checked ${verdict.checked}, lost ${verdict.lost.length}, ` +
-        `half batches ${verdict.halfBatches.length}; statuses until restart ${down}, overall ${formatStatuses(load.statuses)}; ` +
+      `[fault] ${name} stop/start: ${figures}; statuses until restart ${down}, overall ${formatStatuses(load.statuses)}; ` +
         `heartbeat while down ${heartbeatDown}; first write ${recovery} ms after the database started`,
     )
     expect(server.exitCode()).toBeNull()

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { randomBytes } from 'node:crypto'
 import { backends } from '../support/backends.ts'
-import { freePorts } from '../e2e/syncserver-process.ts'
+import { freePorts } from '../support/server-process.ts'
 import { startServerProcess, type ServerProcess } from './support/server-process.ts'
 import { formatStatuses, startWriteLoad } from './support/write-load.ts'
 

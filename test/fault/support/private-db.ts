@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePorts } from '../../e2e/syncserver-process.ts'
+import { freePorts } from '../../support/server-process.ts'
 
 /**
  * A database server of the test's own, in a temp dir on a free port, that the test may stop and

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { freePorts } from '../../e2e/syncserver-process.ts'
+import { freePorts } from '../../support/server-process.ts'
 import { SyncClient } from '../../support/sync-client.ts'
 
 const ROOT = join(import.meta.dir, '../../..')

@@ -1,3 +1,4 @@
+import type { ServerProcess } from './server-process.ts'
 import type { SyncClient } from '../../support/sync-client.ts'
 
 /**
@@ -126,4 +127,21 @@ export async function timeUntil(probe: () => Promise<boolean>, timeoutMs: number
     await Bun.sleep(20)
   }
   return -1
+}
+
+/** Milliseconds until a new user's POST through `server` succeeds (-1 after `timeoutMs`). */
+export function firstWriteWithin(server: ServerProcess, timeoutMs: number): Promise<number> {
+  const probe = server.client()
+  return timeUntil(async () => (await probe.post('/storage/probe', [{ id: 'p', payload: 'x' }])).status === 200, timeoutMs)
+}
+
+/** Lets the load run a moment longer, stops it and reads every write back through `server`. */
+export async function settle(load: WriteLoad, server: ServerProcess): Promise<{ verdict: Verification; figures: string }> {
+  await Bun.sleep(300)
+  await load.stop()
+  const verdict = await load.verify((uid) => server.client(uid))
+  const figures =
+    `acknowledged ${load.acknowledged()}, checked ${verdict.checked}, lost ${verdict.lost.length}, ` +
+    `half batches ${verdict.halfBatches.length}`
+  return { verdict, figures }
 }

@@ -11,8 +11,8 @@ import { join } from 'node:path'
 import { hawkAuthorization } from '../../src/auth/hawk.ts'
 import { startServerProcess, type ServerProcess } from './support/server-process.ts'
 
-const IDLE_SECONDS = 1
-const UPLOAD_SECONDS = 5
+const IDLE_SECONDS = 2
+const UPLOAD_SECONDS = 8
 
 interface Upload {
   /** The status line's code, 0 when none came. */
@@ -74,9 +74,9 @@ describe('slow uploads', () => {
 
   test('a moving body outlives the idle timeout; a stalled one and an over-long one are cut', async () => {
     const [moving, stalled, overlong] = await Promise.all([
-      trickle(server, { records: 30, chunk: 150, everyMs: 150 }), // ~2.6 KB over ~2.7 s
-      trickle(server, { records: 30, chunk: 150, everyMs: 50, stallMs: 3000 }),
-      trickle(server, { records: 90, chunk: 150, everyMs: 150 }), // ~8 s of steady sending
+      trickle(server, { records: 40, chunk: 100, everyMs: 150 }), // ~3.5 KB over ~5 s
+      trickle(server, { records: 30, chunk: 150, everyMs: 50, stallMs: 5000 }),
+      trickle(server, { records: 90, chunk: 100, everyMs: 150 }), // ~12 s of steady sending
     ])
     console.log(
       `[fault] slow bodies (idle ${IDLE_SECONDS} s, upload_timeout ${UPLOAD_SECONDS} s): moving ${moving.status} after ${moving.ms} ms; ` +
@@ -92,9 +92,12 @@ describe('slow uploads', () => {
   }, 30_000)
 
   test('200 slow clients do not hold up normal requests', async () => {
-    const slow = Array.from({ length: 200 }, () => trickle(server, { records: 10, chunk: 80, everyMs: 250 })) // ~2.5 s each
+    // Default-like timeouts here: on a loaded machine this process alone may pause 200 senders for over a second.
+    const roomy = await startServerProcess({ databaseUrl: `sqlite:///${join(dir, 'roomy.db')}`, env: { SYNC_ACTIX_KEEP_ALIVE: '30' } })
+    expect(await roomy.waitFor('/__heartbeat__', 200, 15_000)).toBe(true)
+    const slow = Array.from({ length: 200 }, () => trickle(roomy, { records: 10, chunk: 80, everyMs: 250 })) // ~2.5 s each
     await Bun.sleep(300)
-    const client = server.client()
+    const client = roomy.client()
     const latencies: number[] = []
     for (let n = 0; n < 40; n++) {
       const started = performance.now()
@@ -103,6 +106,7 @@ describe('slow uploads', () => {
       expect(response.status).toBe(200)
     }
     const finished = await Promise.all(slow)
+    await roomy.kill()
     latencies.sort((a, b) => a - b)
     const ok = finished.filter((upload) => upload.status === 200).length
     console.log(

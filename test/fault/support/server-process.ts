@@ -40,6 +40,8 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
       SYNC_PORT: String(port),
       SYNC_MASTER_SECRET: masterSecret,
       SYNC_HUMAN_LOGS: 'true',
+      // One process, so a SIGKILL or a crash hits the process that serves (not a supervisor).
+      SYNC_WORKERS: '1',
       SYNC_SYNCSTORAGE__DATABASE_URL: options.databaseUrl,
       SYNC_SYNCSTORAGE__DATABASE_POOL_CONNECTION_TIMEOUT: '3',
       ...(tokenserver === undefined

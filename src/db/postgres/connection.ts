@@ -39,6 +39,8 @@ interface DriverConnection {
 export class PgSession {
   private driverConnection: DriverConnection | undefined
   private lost = false
+  /** Rejects the statements still waiting when the connection closes (see `connectionClosed`). */
+  private readonly waiting = new Set<(error: Error) => void>()
 
   constructor(
     private readonly reserved: postgres.ReservedSql,
@@ -69,13 +71,36 @@ export class PgSession {
       },
     }
     const pending = this.reserved.unsafe(text, params as postgres.ParameterOrJSON<never>[], options as postgres.UnsafeQueryOptions)
-    return pending.values().then(
-      (rows) => rows as unknown as unknown[][],
+    let abandon: (error: Error) => void = () => {}
+    const closed = new Promise<never>((_, reject) => (abandon = reject))
+    this.waiting.add(abandon)
+    return Promise.race([pending.values(), closed]).then(
+      (rows) => {
+        this.waiting.delete(abandon)
+        return rows as unknown as unknown[][]
+      },
       (error: unknown) => {
+        this.waiting.delete(abandon)
         if (isConnectionLost(error)) this.lost = true
         throw error
       },
     )
+  }
+
+  /** The connection with this driver id closed. */
+  holds(id: number): boolean {
+    return this.driverConnection?.id === id
+  }
+
+  /**
+   * postgres.js keeps statements pipelined behind a busy reserved connection in a queue of the
+   * reservation, which nobody rejects when the socket resets: they would never settle, and the
+   * request would hang. They fail as a lost connection instead.
+   */
+  connectionClosed(): void {
+    this.lost = true
+    for (const abandon of this.waiting) abandon(connectionLost())
+    this.waiting.clear()
   }
 
   release(): void {
@@ -142,6 +167,8 @@ export class PostgresPool {
   private readonly gate: ConnectionGate
   /** Ids of the driver connections known to be open (for lbheartbeat's idle count). */
   private readonly openConnections = new Set<number>()
+  /** Sessions checked out now. */
+  private readonly sessions = new Set<PgSession>()
 
   private readonly timeoutMs: number
 
@@ -178,8 +205,15 @@ export class PostgresPool {
             throw translatePgError(error)
           }
         },
-        open: (reserved) => new PgSession(reserved, (connection) => this.openConnections.add(connection.id)),
-        finish: (session) => session.release(),
+        open: (reserved) => {
+          const session = new PgSession(reserved, (connection) => this.openConnections.add(connection.id))
+          this.sessions.add(session)
+          return session
+        },
+        finish: (session) => {
+          this.sessions.delete(session)
+          session.release()
+        },
         translate: translatePgError,
       },
       work,
@@ -243,6 +277,7 @@ export class PostgresPool {
 
   private connectionClosed(id: number): void {
     this.openConnections.delete(id)
+    for (const session of this.sessions) if (session.holds(id)) session.connectionClosed()
     const dropped = this.reserveAttempts.shift()
     // Not from inside the driver's close handler: a reserve() made there takes the closed
     // connection, and the handler then hands the same connection to its next waiting query,

@@ -199,11 +199,24 @@ describe('first hour with dist/syncserver', () => {
       expect(message).toContain('Fix: /etc/hostname cannot be a folder here')
     })
 
-    test('nothing accepts connections at the database address', async () => {
-      const message = await refused({ SYNC_SYNCSTORAGE__DATABASE_URL: 'mysql://sync:hunter2@127.0.0.1:1/sync', SYNC_MASTER_SECRET: 'a secret that is long enough' })
-      expect(message).toContain('mysql://sync:***@127.0.0.1:1/sync')
-      expect(message).not.toContain('hunter2')
-      expect(message).toContain('Fix: nothing accepts connections at 127.0.0.1:1')
+    // A database server that is down may come back: serve starts, answers 503 and says why (issue 14).
+    test('nothing accepts connections at the database address: served as 503, the log names the fix', async () => {
+      const started = await start(emptyDir(), {
+        SYNC_PORT: String(await freePort()),
+        SYNC_SYNCSTORAGE__DATABASE_URL: 'mysql://sync:hunter2@127.0.0.1:1/sync',
+        SYNC_MASTER_SECRET: 'a secret that is long enough',
+        SYNC_TOKENSERVER__ENABLED: 'false',
+      })
+      try {
+        expect((await fetch(`${started.url}/__heartbeat__`)).status).toBe(503)
+        const message = started.output()
+        expect(message).toContain('storage database unreachable')
+        expect(message).toContain('mysql://sync:***@127.0.0.1:1/sync')
+        expect(message).not.toContain('hunter2')
+        expect(message).toContain('Fix: nothing accepts connections at 127.0.0.1:1')
+      } finally {
+        await stop(started)
+      }
     })
 
     test('a URL of no accepted form (mysql:/x) is refused before anything opens', async () => {

@@ -105,8 +105,10 @@ describe.each(backends)('serve with workers = 2 on $name', (backend) => {
 
   test('two worker processes share the port; start-up work ran once', async () => {
     expect(server.workers()).toHaveLength(2)
-    const listening = server.log().split('\n').filter((line) => line.includes('"listening"'))
-    expect(listening).toHaveLength(2)
+    const listening = () => server.log().split('\n').filter((line) => line.includes('"listening"'))
+    // Each worker writes its own stdout, so its line may arrive after the supervisor's.
+    await server.waitFor(() => listening().length >= 2, 5_000).catch(() => {})
+    expect(listening()).toHaveLength(2)
     const heartbeat = await fetch(`${server.url}/__heartbeat__`, { headers: fresh })
     expect(heartbeat.status).toBe(200)
   })

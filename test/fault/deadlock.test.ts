@@ -5,13 +5,14 @@
  * its whole sync. Deadlock victims are now run again, so none may reach the client.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { startServerProcess, type ServerProcess } from './support/server-process.ts'
 import { formatStatuses } from './support/write-load.ts'
 
 const BATCHES = 150
 
-describe.each(backends)('$name: one user, batches to two collections at once', (backend) => {
+// Spanner is left out: these start server processes of their own, which the emulator's settings do not reach yet.
+describe.each(sqlBackends)('$name: one user, batches to two collections at once', (backend) => {
   let server: ServerProcess
   beforeAll(async () => {
     server = await startServerProcess({ databaseUrl: await backend.freshDatabaseUrl() })

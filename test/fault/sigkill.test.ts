@@ -5,14 +5,15 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { randomBytes } from 'node:crypto'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { freePorts } from '../support/server-process.ts'
 import { startServerProcess, type ServerProcess } from './support/server-process.ts'
 import { formatStatuses, startWriteLoad } from './support/write-load.ts'
 
 const KILLS = 3
 
-describe.each(backends)('$name: SIGKILL under write load, two processes on one database', (backend) => {
+// Spanner is left out: these start server processes of their own, which the emulator's settings do not reach yet.
+describe.each(sqlBackends)('$name: SIGKILL under write load, two processes on one database', (backend) => {
   const servers: ServerProcess[] = []
   afterAll(async () => {
     await Promise.all(servers.map((server) => server.kill()))

@@ -4,6 +4,8 @@
  * the HTTP layer never sees SQL and backends never see HTTP.
  */
 
+import type { ExpiredRows } from './purge.ts'
+
 /** Milliseconds since the epoch, always a multiple of 10 (storage-api.md §5). */
 export type Millis = number
 
@@ -162,6 +164,8 @@ export interface StorageBackend {
   readonly engine: 'sqlite' | 'postgres' | 'mysql' | 'spanner'
   /** What this engine cannot go beyond, whatever the configuration says; absent when nothing. */
   readonly limits?: BackendLimits
+  /** Deletes of expired rows, for purge; absent on Spanner, whose schema deletes them itself. */
+  readonly expiredRows?: ExpiredRows
   /**
    * Runs `work` in one transaction (see the contract above). A write transaction holds the
    * (user, collection) write lock and refuses with a `conflict` SyncError when the

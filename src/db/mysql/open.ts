@@ -1,8 +1,10 @@
 import type { Engine } from '../engine.ts'
 import { embeddedMigrations } from '../migrations/embed.ts' with { type: 'macro' }
 import { migratedSchema } from '../migrated-schema.ts'
+import { withExpiredRows } from '../purge.ts'
 import { MysqlPool } from './connection.ts'
 import { mysqlMigrationAccess } from './migration-access.ts'
+import { mysqlExpiredRows } from './purge.ts'
 import { MysqlStorage } from './storage.ts'
 import { MysqlTokenserver } from './tokenserver.ts'
 
@@ -15,7 +17,11 @@ const storage = migratedSchema(mysqlMigrationAccess, 'storage', embeddedMigratio
 const tokenserver = migratedSchema(mysqlMigrationAccess, 'tokenserver', embeddedMigrations('mysql-tokenserver'))
 
 export const mysqlEngine: Engine = {
-  openStorage: (url, options) => storage.open(url, options, () => new MysqlStorage(new MysqlPool(url, options), options)),
+  openStorage: (url, options) =>
+    storage.open(url, options, () => {
+      const pool = new MysqlPool(url, options)
+      return withExpiredRows(new MysqlStorage(pool, options), mysqlExpiredRows(pool))
+    }),
   migrateStorage: storage.migrate,
   openTokenserver: (url, options) => tokenserver.open(url, options, () => new MysqlTokenserver(new MysqlPool(url, options))),
   migrateTokenserver: tokenserver.migrate,

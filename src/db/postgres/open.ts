@@ -1,8 +1,10 @@
 import type { Engine } from '../engine.ts'
 import { embeddedMigrations } from '../migrations/embed.ts' with { type: 'macro' }
 import { migratedSchema } from '../migrated-schema.ts'
+import { withExpiredRows } from '../purge.ts'
 import { PostgresPool } from './connection.ts'
 import { postgresMigrationAccess } from './migration-access.ts'
+import { postgresExpiredRows } from './purge.ts'
 import { PostgresStorage } from './storage.ts'
 import { PostgresTokenserver } from './tokenserver.ts'
 
@@ -16,10 +18,11 @@ const tokenserver = migratedSchema(postgresMigrationAccess, 'tokenserver', embed
 export const postgresEngine: Engine = {
   openStorage: (url, options) =>
     storage.open(url, options, () => {
-      const opened = new PostgresStorage(new PostgresPool(url, options), options)
+      const pool = new PostgresPool(url, options)
+      const opened = new PostgresStorage(pool, options)
       // Start-up work like the migrations: done by the process that runs them (the first worker).
       if (options.runMigrations) void opened.analyzeIfStale()
-      return opened
+      return withExpiredRows(opened, postgresExpiredRows(pool))
     }),
   migrateStorage: storage.migrate,
   openTokenserver: (url, options) => tokenserver.open(url, options, () => new PostgresTokenserver(new PostgresPool(url, options))),

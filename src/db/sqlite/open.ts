@@ -1,7 +1,9 @@
 import type { Engine } from '../engine.ts'
 import { embeddedMigrations } from '../migrations/embed.ts' with { type: 'macro' }
 import { migratedSchema } from '../migrated-schema.ts'
+import { withExpiredRows } from '../purge.ts'
 import { sqliteMigrationAccess } from './migration-access.ts'
+import { sqliteExpiredRows } from './purge.ts'
 import { SqliteStorage } from './storage.ts'
 import { SqliteTokenserver } from './tokenserver.ts'
 
@@ -10,7 +12,8 @@ const tokenserver = migratedSchema(sqliteMigrationAccess, 'tokenserver', embedde
 
 /** SQLite: storage and tokenserver on one file share one connection, so they never lock each other out. */
 export const sqliteEngine: Engine = {
-  openStorage: (path, options) => storage.open(path, options, (connection) => new SqliteStorage(connection, options)),
+  openStorage: (path, options) =>
+    storage.open(path, options, (connection) => withExpiredRows(new SqliteStorage(connection, options), sqliteExpiredRows(connection))),
   migrateStorage: storage.migrate,
   openTokenserver: (path, options) => tokenserver.open(path, options, (connection) => new SqliteTokenserver(connection)),
   migrateTokenserver: tokenserver.migrate,

@@ -7,7 +7,7 @@ import { withinBackend } from './storage/limits.ts'
 import type { AppEnv } from './http/env.ts'
 import type { Logger } from './http/logger.ts'
 import { cors } from './http/middleware/cors.ts'
-import { layers } from './http/middleware/layers.ts'
+import { layers, type Layer } from './http/middleware/layers.ts'
 import { rejectOldIosClients } from './http/middleware/reject-ua.ts'
 import { requestLog } from './http/middleware/request-log.ts'
 import { weaveTimestamp } from './http/middleware/weave-timestamp.ts'
@@ -22,6 +22,8 @@ export interface AppParts {
   storage?: StorageBackend
   /** The tokenserver sub-app, mounted when `tokenserver.enabled`. */
   tokenserver?: { api: Hono<AppEnv>; check: () => Promise<boolean> }
+  /** The request metrics layer, when StatsD or Prometheus is on (src/metrics). */
+  metrics?: Layer
 }
 
 const ENGINE_NAMES = { sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL', spanner: 'Spanner' } as const
@@ -33,7 +35,7 @@ const TOKEN_DOCS = 'https://mozilla-services.readthedocs.io/en/latest/token/apis
  * The whole server as one Hono app. Middleware runs outermost first, in the reference's order
  * (storage-api.md §3): CORS, old-iOS rejection, request log, X-Weave-Timestamp, then routes.
  */
-export function createApp({ settings, logger, storage, tokenserver }: AppParts): Hono<AppEnv> {
+export function createApp({ settings, logger, storage, tokenserver, metrics }: AppParts): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   app.use(
     layers(
@@ -45,6 +47,7 @@ export function createApp({ settings, logger, storage, tokenserver }: AppParts):
       }),
       rejectOldIosClients(),
       settings.log_requests ? requestLog(logger) : {},
+      ...(metrics === undefined ? [] : [metrics]),
       weaveTimestamp(),
     ),
   )

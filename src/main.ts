@@ -8,6 +8,7 @@ import { healthcheckCommand } from './cli/healthcheck.ts'
 import { migrateCommand } from './cli/migrate.ts'
 import { nodesCommand } from './cli/nodes.ts'
 import { prepareSpannerCommand } from './cli/prepare-spanner.ts'
+import { purgeCommand } from './cli/purge.ts'
 import { usersCommand } from './cli/users.ts'
 import { serveCommand } from './cli/serve.ts'
 import { VERSION, VERSION_LINE } from './version.ts'
@@ -23,6 +24,7 @@ const COMMANDS: readonly Command[] = [
   healthcheckCommand,
   backupCommand,
   copyCommand,
+  purgeCommand,
 ]
 
 function usage(): string {

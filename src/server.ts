@@ -6,6 +6,7 @@ import { parseDatabaseUrl } from './db/url.ts'
 import { openWhenReachable } from './db/when-reachable.ts'
 import { writeHealth } from './db/retry.ts'
 import type { StorageBackend } from './db/types.ts'
+import { schedulePurge, type ExpiredRows, type PurgeReport } from './db/purge.ts'
 import { createApp } from './app.ts'
 import { createLogger, silentLogger, type Logger } from './http/logger.ts'
 import type { TokenserverDb } from './db/tokenserver-types.ts'
@@ -28,6 +29,8 @@ export interface StartOptions {
   reusePort?: boolean
   /** Leave the tokenserver's node alone: another worker already made sure of it. */
   skipNodeBootstrap?: boolean
+  /** Which worker of a `serve` this is (1-based), when there are several. */
+  worker?: number
 }
 
 /**
@@ -44,7 +47,13 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     ? await openingDatabase('syncstorage.database_url', settings.syncstorage.database_url, () => openStorageWhenReachable(settings, logger))
     : undefined
   const tokenserver = settings.tokenserver.enabled ? await openTokenserver(settings, logger, options.skipNodeBootstrap === true) : undefined
-  const app = createApp({ settings, logger, storage, tokenserver: tokenserver?.parts })
+  const metrics =
+    settings.statsd_host !== undefined || settings.prometheus_port !== undefined
+      ? await (await import('./metrics/index.ts')).openMetrics({ settings, logger, storage, worker: options.worker })
+      : undefined
+  // One purge per server, however many workers share it: the first worker's.
+  const purge = (options.worker ?? 1) === 1 ? startPurge(settings, storage, logger, metrics?.purged) : undefined
+  const app = createApp({ settings, logger, storage, tokenserver: tokenserver?.parts, metrics: metrics?.layer })
   const idleSeconds = settings.actix_keep_alive ?? 75
   const uploads = { stallMs: idleSeconds * 1000, totalMs: settings.upload_timeout * 1000 }
   const server = Bun.serve({
@@ -60,13 +69,16 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const hostname = server.hostname ?? settings.host
   const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
   const node = tokenserver?.node()
+  // The Prometheus listener is not in the start banner (src/cli/banner.ts): one line of its own.
+  if (metrics?.prometheusUrl !== undefined) logger.info('metrics', { url: metrics.prometheusUrl, worker: options.worker })
   return {
     url,
     logger,
     ...(node === undefined ? {} : { node }),
     async stop() {
+      await purge?.stop()
       await server.stop()
-      await Promise.all([storage?.close(), tokenserver?.db.close()])
+      await Promise.all([storage?.close(), tokenserver?.db.close(), metrics?.close()])
     },
   }
 }
@@ -187,4 +199,43 @@ async function applySqliteDurability(settings: Settings): Promise<void> {
   if (!urls.some((url) => url !== '' && parseDatabaseUrl(url).engine === 'sqlite')) return
   const { SqliteConnection } = await import('./db/sqlite/connection.ts')
   SqliteConnection.synchronous = settings.syncstorage.sqlite_synchronous
+}
+
+/** The background purge of expired data (`syncstorage.purge_ttl_interval`; Spanner's schema does its own). */
+function startPurge(
+  settings: Settings,
+  storage: StorageBackend | undefined,
+  logger: Logger,
+  purged: ((report: PurgeReport) => void) | undefined,
+) {
+  const interval = settings.syncstorage.purge_ttl_interval
+  if (storage === undefined || storage.engine === 'spanner' || interval === 0) return undefined
+  // Looked up at each run: while the database is unreachable, storage is a stand-in
+  // (openWhenReachable) without the engine's purge, and it becomes the real backend later.
+  const current = (): ExpiredRows => {
+    const rows = storage.expiredRows
+    if (typeof rows !== 'object') throw new Error('storage database unreachable')
+    return rows
+  }
+  const rows: ExpiredRows = {
+    count: (table, expiredBy) => current().count(table, expiredBy),
+    sweep: (table, expiredBy) => current().sweep(table, expiredBy),
+  }
+  return schedulePurge(rows, {
+    intervalSeconds: interval,
+    chunkSize: settings.syncstorage.purge_ttl_chunk_size,
+    onRun(report) {
+      purged?.(report)
+      const { bsos, batches, batchItems } = report.rows
+      if (bsos + batches + batchItems === 0) return
+      logger.info('purged expired data', {
+        records: bsos,
+        batches,
+        staged_records: batchItems,
+        ms: Math.round(report.durationMs.total),
+        longest_chunk_ms: Math.round(report.longestChunkMs),
+      })
+    },
+    onError: (error) => logger.error('purge of expired data failed', { error: String(error) }),
+  })
 }

@@ -28,7 +28,7 @@ export const serveCommand: Command = {
     const settings = await resolveSettings(raw, { secret: 'create' })
     const { startServer } = await import('../server.ts')
     const firstStart = !startWorkDone()
-    const server = await startServer(settings, { logger, reusePort: worker, skipNodeBootstrap: !firstStart })
+    const server = await startServer(settings, { logger, reusePort: worker, skipNodeBootstrap: !firstStart, worker: workerNumber() })
     // The banner once per serve: from the single process, or the worker that did the start work.
     if (firstStart) {
       const banner = startBanner(settings, server.url, server.node)

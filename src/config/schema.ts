@@ -170,6 +170,10 @@ const syncstorage = v.object({
   gcs_payload_max_concurrency: v.optional(positiveInt, 4),
   gcs_endpoint: v.optional(text),
   limits: v.optional(limits, {}),
+  // ours: the background purge of expired records and batches (seconds between runs; 0 = off).
+  purge_ttl_interval: v.optional(nonNegativeInt, 3600),
+  // ours: rows one purge statement deletes at most.
+  purge_ttl_chunk_size: v.optional(positiveInt, 1000),
 })
 
 const tokenserver = v.object({
@@ -227,9 +231,13 @@ export const settingsSchema = v.object({
   log_requests: v.optional(flag, true),
   // ours: the longest an upload may take in all, however steadily its body arrives.
   upload_timeout: v.optional(positiveInt, 600),
-  statsd_host: v.optional(text, 'localhost'),
+  // ours: unset (the reference: localhost), so a server without a StatsD agent sends nothing.
+  statsd_host: v.optional(text),
   statsd_port: v.optional(port, 8125),
   include_hostname_tag: v.optional(flag, false),
+  // ours: a Prometheus /metrics endpoint on its own listener, off unless a port is set.
+  prometheus_port: v.optional(port),
+  prometheus_host: v.optional(text, '127.0.0.1'),
   environment: v.optional(text, 'dev'),
   cors_allowed_origin: v.optional(text, '*'),
   cors_max_age: v.optional(positiveInt, 1_728_000),

@@ -11,6 +11,8 @@ export interface AppVariables {
   user: StorageUser
   /** What the request log line reports as uid (never a token or secret). */
   logUid: string
+  /** Which tokenserver minted the request's token (`python` or `rust`), a metrics tag. */
+  tokenserverOrigin: string
 }
 
 export interface AppEnv {

@@ -33,6 +33,7 @@ export const hawkAuth = (options: HawkAuthOptions): MiddlewareHandler<AppEnv> =>
     if (Number(c.req.param('uid')) !== payload.uid) throw new SyncError('badRequest', 'token is for another uid')
     c.set('user', { uid: payload.uid, fxaUid: payload.fxa_uid, fxaKid: payload.fxa_kid })
     c.set('logUid', String(payload.uid))
+    c.set('tokenserverOrigin', payload.tokenserver_origin ?? 'python')
     await next()
   }
 

@@ -38,11 +38,11 @@ export async function statsdReceiver(): Promise<{ port: number; lines: StatsdLin
 }
 
 /** Polls `check` until it passes or `ms` elapse (UDP and buffered metrics arrive a little later). */
-export async function eventually(check: () => void, ms = 5000): Promise<void> {
+export async function eventually(check: () => void | Promise<void>, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms
   for (;;) {
     try {
-      check()
+      await check()
       return
     } catch (error) {
       if (Date.now() > deadline) throw error

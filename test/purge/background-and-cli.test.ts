@@ -4,7 +4,7 @@ import { openStorage } from '../../src/db/open.ts'
 import { expiredRowsOf, type ExpiredRows } from '../../src/db/purge.ts'
 import { nowMillis } from '../../src/db/timestamps.ts'
 import type { BsoWrite, StorageBackend } from '../../src/db/types.ts'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { newUser } from '../support/server-engine-suite.ts'
 import { startTestServer } from '../support/server.ts'
 import { eventually } from '../metrics/support.ts'
@@ -25,7 +25,7 @@ async function purgeCli(url: string, ...args: string[]) {
   return { code, stdout, stderr }
 }
 
-describe.each(backends)('purge command and background purge on $name', (backend) => {
+describe.each(sqlBackends)('purge command and background purge on $name', (backend) => {
   let url: string
   let storage: StorageBackend
   let rows: ExpiredRows

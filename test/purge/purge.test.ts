@@ -10,7 +10,7 @@ import {
 } from '../../src/db/purge.ts'
 import { BATCH_LIFETIME_MS, nowMillis } from '../../src/db/timestamps.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, StorageUser } from '../../src/db/types.ts'
-import { backends } from '../support/backends.ts'
+import { sqlBackends } from '../support/backends.ts'
 import { newUser } from '../support/server-engine-suite.ts'
 
 const everything: BsoQuery = { sort: 'oldest', skip: 0 }
@@ -19,7 +19,7 @@ const everything: BsoQuery = { sort: 'oldest', skip: 0 }
 const records = (prefix: string, count: number, ttl?: number): BsoWrite[] =>
   Array.from({ length: count }, (_, i) => ({ id: `${prefix}${i}`, payload: `payload ${i}`, ...(ttl === undefined ? {} : { ttl }) }))
 
-describe.each(backends)('purge on $name', (backend) => {
+describe.each(sqlBackends)('purge on $name', (backend) => {
   let storage: StorageBackend
   let rows: ExpiredRows
   beforeAll(async () => {

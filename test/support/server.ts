@@ -30,7 +30,8 @@ export async function startTestServer(databaseUrl: string, overrides: SettingsTr
       host: '127.0.0.1',
       port: 0,
       master_secret: masterSecret,
-      syncstorage: { database_url: databaseUrl, ...emulator },
+      // No background purge (src/db/purge.ts) under the tests' feet; test/purge turns it on.
+      syncstorage: { database_url: databaseUrl, ...emulator, purge_ttl_interval: 0 },
       tokenserver: { enabled: false },
     },
     overrides,

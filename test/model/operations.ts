@@ -484,13 +484,19 @@ export async function runOp(ctx: RunContext, op: Op): Promise<void> {
 
 const modelOf = (ctx: RunContext, op: { user: number }) => ctx.models[op.user] as UserModel
 
-async function getBso(ctx: RunContext, op: Extract<Op, { kind: 'get-bso' }>, described: string): Promise<void> {
+/** What every single-record operation works out first: the record, its timestamp and the precondition. */
+function bsoTarget(ctx: RunContext, op: Extract<Op, { kind: 'get-bso' | 'put' | 'delete-bso' }>, described: string) {
   const model = modelOf(ctx, op)
   const collection = ctx.collection(op.coll)
   const bsoId = resolveId(model, collection, op.id)
   const what = typeof op.id === 'number' ? `${described} (id ${JSON.stringify(bsoId)})` : described
   const resource = model.bsoTimestamp(collection, bsoId)
   const outcome = precondition(op.pre, resource)
+  return { model, collection, bsoId, what, resource, outcome }
+}
+
+async function getBso(ctx: RunContext, op: Extract<Op, { kind: 'get-bso' }>, described: string): Promise<void> {
+  const { model, collection, bsoId, what, resource, outcome } = bsoTarget(ctx, op, described)
   const sent = await send(ctx, op, 'GET', bsoPath(collection, bsoId), { headers: outcome.headers })
   if (!isValidId(bsoId) || outcome.bad) return expectError(sent, 400, 0, what)
   if (preconditionAnswered(sent, outcome, resource, what)) return
@@ -502,12 +508,7 @@ async function getBso(ctx: RunContext, op: Extract<Op, { kind: 'get-bso' }>, des
 }
 
 async function putBso(ctx: RunContext, op: Extract<Op, { kind: 'put' }>, described: string): Promise<void> {
-  const model = modelOf(ctx, op)
-  const collection = ctx.collection(op.coll)
-  const bsoId = resolveId(model, collection, op.id)
-  const what = typeof op.id === 'number' ? `${described} (id ${JSON.stringify(bsoId)})` : described
-  const resource = model.bsoTimestamp(collection, bsoId)
-  const outcome = precondition(op.pre, resource)
+  const { model, collection, bsoId, what, resource, outcome } = bsoTarget(ctx, op, described)
   const body = typeof op.body === 'string' ? op.body : JSON.stringify(op.body)
   const sent = await send(ctx, op, 'PUT', bsoPath(collection, bsoId), { body, headers: outcome.headers })
   if (!isValidId(bsoId)) return expectError(sent, 400, 0, what)
@@ -524,12 +525,7 @@ async function putBso(ctx: RunContext, op: Extract<Op, { kind: 'put' }>, describ
 }
 
 async function deleteBso(ctx: RunContext, op: Extract<Op, { kind: 'delete-bso' }>, described: string): Promise<void> {
-  const model = modelOf(ctx, op)
-  const collection = ctx.collection(op.coll)
-  const bsoId = resolveId(model, collection, op.id)
-  const what = typeof op.id === 'number' ? `${described} (id ${JSON.stringify(bsoId)})` : described
-  const resource = model.bsoTimestamp(collection, bsoId)
-  const outcome = precondition(op.pre, resource)
+  const { model, collection, bsoId, what, resource, outcome } = bsoTarget(ctx, op, described)
   const sent = await send(ctx, op, 'DELETE', bsoPath(collection, bsoId), { headers: outcome.headers })
   if (!isValidId(bsoId) || outcome.bad) return expectError(sent, 400, 0, what)
   if (preconditionAnswered(sent, outcome, resource, what)) return

@@ -1,6 +1,8 @@
-import type { CopyEndpoint, StoredBso } from '../db/copy-types.ts'
+import type { StorageCopyEndpoint, StoredBso, TokenserverCopyEndpoint } from '../db/copy-types.ts'
 import { payloadBytes, TOMBSTONE } from '../db/rules.ts'
+import type { StorageUser } from '../db/types.ts'
 import type { Progress } from './progress.ts'
+import { describeUser, isUnmapped, UserMap, type UnmappedUser } from './users.ts'
 
 /**
  * `fresh`: the target must hold no data. `resume`: continue an interrupted copy. `catch-up`:
@@ -10,8 +12,8 @@ import type { Progress } from './progress.ts'
 export type CopyMode = 'fresh' | 'resume' | 'catch-up'
 
 export interface CopyPlan {
-  storage: { source: CopyEndpoint; target: CopyEndpoint }
-  tokenserver: { source: CopyEndpoint; target: CopyEndpoint }
+  storage: { source: StorageCopyEndpoint; target: StorageCopyEndpoint }
+  tokenserver: { source: TokenserverCopyEndpoint; target: TokenserverCopyEndpoint }
   mode: CopyMode
   /** Records (and users) per read and per write: bounds memory whatever the data size. */
   chunk: number
@@ -22,12 +24,45 @@ export class NonEmptyTargetError extends Error {
   override name = 'NonEmptyTargetError'
 }
 
-export async function copyAll(plan: CopyPlan): Promise<void> {
-  if (plan.mode === 'fresh' && ((await plan.storage.target.hasData()) || (await plan.tokenserver.target.hasData()))) {
+/** Users whose storage was not copied because they have no counterpart on the other side (the first 20 kept). */
+export interface CopyReport {
+  unmapped: UnmappedUser[]
+  unmappedCount: number
+}
+
+const UNMAPPED_KEPT = 20
+
+/** Source storage users mapped to the target's keys; each miss is reported, never dropped silently. */
+export function userMaps(plan: Pick<CopyPlan, 'storage' | 'tokenserver'>): { forward: UserMap; backward: UserMap } {
+  const { storage, tokenserver } = plan
+  return {
+    forward: new UserMap(tokenserver.source, storage.source.keying, storage.target.keying),
+    // The target's tokenserver rows: those of users deleted on the source since are still there.
+    backward: new UserMap(tokenserver.target, storage.target.keying, storage.source.keying),
+  }
+}
+
+/**
+ * Tokenserver rows first (storage maps users through them), then storage; for a resume or a
+ * catch-up, what the source lost since is removed from the target last: storage of users gone
+ * from the source, then their tokenserver rows.
+ */
+export async function copyAll(plan: CopyPlan): Promise<CopyReport> {
+  if (plan.mode === 'fresh' && ((await plan.storage.target.hasStorage()) || (await plan.tokenserver.target.hasUsers()))) {
     throw new NonEmptyTargetError('the target database already holds users or storage: pass --resume to continue a copy, or --catch-up after one')
   }
+  const report: CopyReport = { unmapped: [], unmappedCount: 0 }
+  const unmapped = (miss: UnmappedUser) => {
+    if (report.unmappedCount++ < UNMAPPED_KEPT) report.unmapped.push(miss)
+  }
+  const users = userMaps(plan)
   await copyTokenserver(plan)
-  await copyStorage(plan)
+  await copyStorage(plan, users.forward, unmapped)
+  if (plan.mode !== 'fresh') {
+    await dropUsersGoneFromSource(plan, users.backward, unmapped)
+    await dropTokenserverUsersGoneFromSource(plan)
+  }
+  return report
 }
 
 /** services, nodes and users with their ids: tokens stay valid (same uid, same node). */
@@ -48,8 +83,8 @@ export class CollectionMap {
   private sourceNames = new Map<number, string>()
 
   constructor(
-    private readonly source: CopyEndpoint,
-    private readonly target: CopyEndpoint,
+    private readonly source: StorageCopyEndpoint,
+    private readonly target: StorageCopyEndpoint,
   ) {}
 
   async targetId(sourceId: number): Promise<number> {
@@ -65,19 +100,24 @@ export class CollectionMap {
   }
 }
 
-async function copyStorage(plan: CopyPlan): Promise<void> {
-  const { source, target } = plan.storage
-  const collections = new CollectionMap(source, target)
-  for (let after = 0; ; ) {
-    const uids = await source.storageUsersAfter(after, plan.chunk)
-    if (uids.length === 0) break
-    for (const uid of uids) {
-      await copyUser(plan, collections, uid)
-      plan.progress.add(1, 0, 0)
-    }
-    after = uids[uids.length - 1]!
+/** Every storage user of `endpoint`, a page at a time. */
+export async function* storageUsers(endpoint: StorageCopyEndpoint, chunk: number): AsyncGenerator<StorageUser> {
+  for (let after: StorageUser | null = null; ; ) {
+    const page: StorageUser[] = await endpoint.storageUsersAfter(after, chunk)
+    if (page.length === 0) return
+    yield* page
+    after = page[page.length - 1]!
   }
-  if (plan.mode !== 'fresh') await dropUsersGoneFromSource(plan)
+}
+
+async function copyStorage(plan: CopyPlan, users: UserMap, unmapped: (miss: UnmappedUser) => void): Promise<void> {
+  const collections = new CollectionMap(plan.storage.source, plan.storage.target)
+  for await (const user of storageUsers(plan.storage.source, plan.chunk)) {
+    const targetUser = await users.map(user)
+    if (isUnmapped(targetUser)) unmapped(targetUser)
+    else await copyUser(plan, collections, user, targetUser)
+    plan.progress.add(1, 0, 0)
+  }
 }
 
 /**
@@ -86,34 +126,34 @@ async function copyStorage(plan: CopyPlan): Promise<void> {
  * so an interrupted copy resumes at the first collection not yet stamped, and a catch-up
  * copies only records modified after it.
  */
-async function copyUser(plan: CopyPlan, collections: CollectionMap, uid: number): Promise<void> {
+async function copyUser(plan: CopyPlan, collections: CollectionMap, user: StorageUser, targetUser: StorageUser): Promise<void> {
   const { source, target } = plan.storage
-  const targetRows = new Map((await target.userCollections(uid)).map((row) => [row.collection, row]))
+  const targetRows = new Map((await target.userCollections(targetUser)).map((row) => [row.collection, row]))
   const kept = new Set<number>()
-  for (const row of await source.userCollections(uid)) {
+  for (const row of await source.userCollections(user)) {
     const targetId = await collections.targetId(row.collection)
     kept.add(targetId)
     const copied = targetRows.get(targetId)
     if (copied !== undefined && copied.modified === row.modified) continue
     if (row.collection !== TOMBSTONE) {
-      await copyRecords(plan, uid, row.collection, targetId, copied?.modified ?? 0)
-      if (plan.mode !== 'fresh') await dropRecordsGoneFromSource(plan, uid, row.collection, targetId)
+      await copyRecords(plan, user, targetUser, row.collection, targetId, copied?.modified ?? 0)
+      if (plan.mode !== 'fresh') await dropRecordsGoneFromSource(plan, user, targetUser, row.collection, targetId)
     }
-    await target.putCollection(uid, { ...row, collection: targetId })
+    await target.putCollection(targetUser, { ...row, collection: targetId })
   }
   if (plan.mode === 'fresh') return
   for (const targetId of targetRows.keys()) {
-    if (!kept.has(targetId)) await target.deleteCollection(uid, targetId)
+    if (!kept.has(targetId)) await target.deleteCollection(targetUser, targetId)
   }
 }
 
 /** Reads the next chunk while the previous one is written: two chunks in memory at most. */
-async function copyRecords(plan: CopyPlan, uid: number, sourceId: number, targetId: number, newerThan: number): Promise<void> {
+async function copyRecords(plan: CopyPlan, user: StorageUser, targetUser: StorageUser, sourceId: number, targetId: number, newerThan: number): Promise<void> {
   const { source, target } = plan.storage
-  const read = (after: string | null) => source.bsosAfter(uid, sourceId, after, plan.chunk, newerThan)
+  const read = (after: string | null) => source.bsosAfter(user, sourceId, after, plan.chunk, newerThan)
   let rows: StoredBso[] = await read(null)
   while (rows.length > 0) {
-    const [, next] = await Promise.all([target.putBsos(uid, targetId, rows), read(rows[rows.length - 1]!.id)])
+    const [, next] = await Promise.all([target.putBsos(targetUser, targetId, rows), read(rows[rows.length - 1]!.id)])
     plan.progress.add(0, rows.length, rows.reduce((sum, row) => sum + payloadBytes(row.payload), 0))
     rows = next
   }
@@ -123,35 +163,56 @@ async function copyRecords(plan: CopyPlan, uid: number, sourceId: number, target
  * Deletions leave no row behind on the source, so they are found by comparing id sets. The
  * target's ids of this one collection are held in memory (a few MB for the largest history).
  */
-async function dropRecordsGoneFromSource(plan: CopyPlan, uid: number, sourceId: number, targetId: number): Promise<void> {
+async function dropRecordsGoneFromSource(plan: CopyPlan, user: StorageUser, targetUser: StorageUser, sourceId: number, targetId: number): Promise<void> {
   const { source, target } = plan.storage
   const extra = new Set<string>()
   for (let after: string | null = null; ; ) {
-    const ids: string[] = await target.bsoIdsAfter(uid, targetId, after, plan.chunk * 10)
+    const ids: string[] = await target.bsoIdsAfter(targetUser, targetId, after, plan.chunk * 10)
     if (ids.length === 0) break
     for (const id of ids) extra.add(id)
     after = ids[ids.length - 1]!
   }
   for (let after: string | null = null; extra.size > 0; ) {
-    const ids: string[] = await source.bsoIdsAfter(uid, sourceId, after, plan.chunk * 10)
+    const ids: string[] = await source.bsoIdsAfter(user, sourceId, after, plan.chunk * 10)
     if (ids.length === 0) break
     for (const id of ids) extra.delete(id)
     after = ids[ids.length - 1]!
   }
   const gone = [...extra]
-  for (let at = 0; at < gone.length; at += plan.chunk) await target.deleteBsos(uid, targetId, gone.slice(at, at + plan.chunk))
+  for (let at = 0; at < gone.length; at += plan.chunk) await target.deleteBsos(targetUser, targetId, gone.slice(at, at + plan.chunk))
 }
 
-/** A user whose whole storage was deleted on the source since the last copy. */
-async function dropUsersGoneFromSource(plan: CopyPlan): Promise<void> {
+/**
+ * A user whose whole storage was deleted on the source since the last copy. Target storage that
+ * matches no tokenserver user is left in place and reported.
+ */
+async function dropUsersGoneFromSource(plan: CopyPlan, users: UserMap, unmapped: (miss: UnmappedUser) => void): Promise<void> {
   const { source, target } = plan.storage
-  for (let after = 0; ; ) {
-    const uids = await target.storageUsersAfter(after, plan.chunk)
-    if (uids.length === 0) return
-    for (const uid of uids) {
-      if ((await source.userCollections(uid)).length > 0) continue
-      for (const row of await target.userCollections(uid)) await target.deleteCollection(uid, row.collection)
+  for await (const targetUser of storageUsers(target, plan.chunk)) {
+    const user = await users.map(targetUser)
+    if (isUnmapped(user)) {
+      unmapped({ user: describeUser(targetUser, target.keying), reason: `on the target only, left in place: ${user.reason}` })
+      continue
     }
-    after = uids[uids.length - 1]!
+    if ((await source.userCollections(user)).length > 0) continue
+    for (const row of await target.userCollections(targetUser)) await target.deleteCollection(targetUser, row.collection)
+  }
+}
+
+/** Tokenserver rows deleted on the source since (an account deleted, a retired row purged): both uid-ordered, walked side by side. */
+async function dropTokenserverUsersGoneFromSource({ tokenserver: { source, target }, chunk }: CopyPlan): Promise<void> {
+  for (let after = 0; ; ) {
+    const theirs = await target.usersAfter(after, chunk)
+    if (theirs.length === 0) return
+    const last = theirs[theirs.length - 1]!.uid
+    const kept = new Set<number>()
+    for (let mine = after; mine < last; ) {
+      const rows = await source.usersAfter(mine, chunk)
+      for (const row of rows) if (row.uid <= last) kept.add(row.uid)
+      if (rows.length < chunk) break
+      mine = rows[rows.length - 1]!.uid
+    }
+    await target.deleteUsers(theirs.filter((row) => !kept.has(row.uid)).map((row) => row.uid))
+    after = last
   }
 }

@@ -1,7 +1,8 @@
-import type { CopyEndpoint } from '../db/copy-types.ts'
-import { parseDatabaseUrl, redact } from '../db/url.ts'
+import type { CopyEndpoint, StorageCopyEndpoint } from '../db/copy-types.ts'
+import type { SpannerOptions } from '../db/spanner/settings.ts'
+import { parseDatabaseUrl } from '../db/url.ts'
 
-/** Bulk access to the database at `url`; drivers load lazily, as for the server. */
+/** Bulk access to the SQL database at `url` (storage and tokenserver tables); drivers load lazily, as for the server. */
 export async function openCopyEndpoint(url: string): Promise<CopyEndpoint> {
   const location = parseDatabaseUrl(url)
   switch (location.engine) {
@@ -13,6 +14,12 @@ export async function openCopyEndpoint(url: string): Promise<CopyEndpoint> {
     case 'mysql':
       return (await import('../db/mysql/copy.ts')).MysqlCopyEndpoint.open(location.url)
     case 'spanner':
-      throw new Error(`copy does not support Spanner yet (${redact(url)}): the Spanner backend is not part of this build`)
+      throw new Error((await import('../db/spanner/settings.ts')).TOKENSERVER_NOT_ON_SPANNER)
   }
+}
+
+/** Bulk access to the storage tables at `url`, Spanner included (with the emulator and routing settings given). */
+export async function openStorageCopyEndpoint(url: string, spanner: SpannerOptions): Promise<StorageCopyEndpoint> {
+  if (parseDatabaseUrl(url).engine !== 'spanner') return openCopyEndpoint(url)
+  return (await import('../db/spanner/copy.ts')).SpannerCopyEndpoint.open(url, spanner)
 }

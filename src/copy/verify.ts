@@ -1,11 +1,15 @@
-import type { CopyEndpoint, StoredUser } from '../db/copy-types.ts'
-import type { CollectionMap } from './copy.ts'
+import type { StorageCopyEndpoint, StoredUser, TokenserverCopyEndpoint } from '../db/copy-types.ts'
+import type { StorageUser } from '../db/types.ts'
+import { storageUsers, type CollectionMap } from './copy.ts'
+import { describeUser, isUnmapped, type UserMap } from './users.ts'
 
 /** What the verification pass compared, and every difference it found (the first 20 kept). */
 export interface Verification {
   users: number
   collections: number
   records: number
+  /** Source storage users not compared: no counterpart on the target (the copy reports them). */
+  unmapped: number
   /** Order-independent checksum of every record (ids, payloads, sortindex, modified, expiry). */
   checksum: string
   differences: string[]
@@ -23,10 +27,10 @@ interface Side {
   sum: bigint
 }
 
-async function collectionDigest(endpoint: CopyEndpoint, uid: number, collection: number, chunk: number): Promise<Side> {
+async function collectionDigest(endpoint: StorageCopyEndpoint, user: StorageUser, collection: number, chunk: number): Promise<Side> {
   const side = { count: 0, sum: 0n }
   for (let after: string | null = null; ; ) {
-    const rows = await endpoint.bsosAfter(uid, collection, after, chunk, -1)
+    const rows = await endpoint.bsosAfter(user, collection, after, chunk, -1)
     if (rows.length === 0) return side
     for (const row of rows) {
       side.count++
@@ -46,12 +50,13 @@ const userDigest = (user: StoredUser): bigint =>
  * record count and the records' checksum.
  */
 export async function verifyCopy(
-  storage: { source: CopyEndpoint; target: CopyEndpoint },
-  tokenserver: { source: CopyEndpoint; target: CopyEndpoint },
+  storage: { source: StorageCopyEndpoint; target: StorageCopyEndpoint },
+  tokenserver: { source: TokenserverCopyEndpoint; target: TokenserverCopyEndpoint },
   collections: CollectionMap,
+  users: UserMap,
   chunk: number,
 ): Promise<Verification> {
-  const result: Verification = { users: 0, collections: 0, records: 0, checksum: '', differences: [], differenceCount: 0 }
+  const result: Verification = { users: 0, collections: 0, records: 0, unmapped: 0, checksum: '', differences: [], differenceCount: 0 }
   const differ = (what: string) => {
     result.differenceCount++
     if (result.differences.length < DIFFERENCES_KEPT) result.differences.push(what)
@@ -69,32 +74,32 @@ export async function verifyCopy(
     after = last
   }
   let total = 0n
-  for (let after = 0; ; ) {
-    const uids = await storage.source.storageUsersAfter(after, chunk)
-    if (uids.length === 0) break
-    for (const uid of uids) {
-      result.users++
-      const targetRows = new Map((await storage.target.userCollections(uid)).map((row) => [row.collection, row]))
-      for (const row of await storage.source.userCollections(uid)) {
-        result.collections++
-        const targetId = await collections.targetId(row.collection)
-        const copied = targetRows.get(targetId)
-        targetRows.delete(targetId)
-        const where = `user ${uid} collection ${row.collection}→${targetId}`
-        if (copied?.modified !== row.modified) differ(`${where}: timestamp ${row.modified} on the source, ${copied?.modified ?? 'none'} on the target`)
-        if (row.collection === 0) continue
-        const [mine, theirs] = await Promise.all([
-          collectionDigest(storage.source, uid, row.collection, chunk),
-          collectionDigest(storage.target, uid, targetId, chunk),
-        ])
-        result.records += mine.count
-        total = (total + mine.sum) & MASK
-        if (mine.count !== theirs.count) differ(`${where}: ${mine.count} records on the source, ${theirs.count} on the target`)
-        else if (mine.sum !== theirs.sum) differ(`${where}: record checksums differ`)
-      }
-      for (const extra of targetRows.keys()) differ(`user ${uid} collection ${extra} exists only on the target`)
+  for await (const user of storageUsers(storage.source, chunk)) {
+    const targetUser = await users.map(user)
+    if (isUnmapped(targetUser)) {
+      result.unmapped++
+      continue
     }
-    after = uids[uids.length - 1]!
+    result.users++
+    const targetRows = new Map((await storage.target.userCollections(targetUser)).map((row) => [row.collection, row]))
+    for (const row of await storage.source.userCollections(user)) {
+      result.collections++
+      const targetId = await collections.targetId(row.collection)
+      const copied = targetRows.get(targetId)
+      targetRows.delete(targetId)
+      const where = `user ${describeUser(user, storage.source.keying)} collection ${row.collection}→${targetId}`
+      if (copied?.modified !== row.modified) differ(`${where}: timestamp ${row.modified} on the source, ${copied?.modified ?? 'none'} on the target`)
+      if (row.collection === 0) continue
+      const [mine, theirs] = await Promise.all([
+        collectionDigest(storage.source, user, row.collection, chunk),
+        collectionDigest(storage.target, targetUser, targetId, chunk),
+      ])
+      result.records += mine.count
+      total = (total + mine.sum) & MASK
+      if (mine.count !== theirs.count) differ(`${where}: ${mine.count} records on the source, ${theirs.count} on the target`)
+      else if (mine.sum !== theirs.sum) differ(`${where}: record checksums differ`)
+    }
+    for (const extra of targetRows.keys()) differ(`user ${describeUser(user, storage.source.keying)} collection ${extra} exists only on the target`)
   }
   result.checksum = total.toString(16).padStart(16, '0')
   return result

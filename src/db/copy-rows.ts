@@ -1,4 +1,5 @@
 import type { StoredBso, StoredCollection, StoredNode, StoredService, StoredUser } from './copy-types.ts'
+import type { StorageUser } from './types.ts'
 
 /**
  * Rows of the bulk-copy queries to typed values, once for every engine: each engine's SQL
@@ -79,3 +80,12 @@ export const nodeValues = (row: StoredNode): unknown[] => [
   Number(row.downed),
   Number(row.backoff),
 ]
+
+/** A user of a uid-keyed (SQL) storage. */
+export const uidUser = (uid: number): StorageUser => ({ uid, fxaUid: '', fxaKid: '' })
+
+/** LIKE pattern (escape character `!`) matching the emails of one account, `<fxaUid>@<domain>`. */
+export const accountEmailPattern = (fxaUid: string): string => `${fxaUid.replace(/[!%_]/g, '!$&')}@%`
+
+/** The rows whose email is exactly `<fxaUid>@…` (LIKE may ignore case). */
+export const ofAccount = (fxaUid: string, rows: StoredUser[]): StoredUser[] => rows.filter((row) => row.email.slice(0, row.email.indexOf('@')) === fxaUid)

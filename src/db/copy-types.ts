@@ -1,5 +1,5 @@
 import type { NodeRecord, UserRecord } from './tokenserver-types.ts'
-import type { Millis } from './types.ts'
+import type { Millis, StorageUser } from './types.ts'
 
 /**
  * Bulk access to one database for `syncserver copy`, beside StorageBackend: rows as stored
@@ -37,41 +37,62 @@ export type StoredNode = NodeRecord
 /** A `users` row as stored (no join). */
 export type StoredUser = Omit<UserRecord, 'node'>
 
-export interface CopyEndpoint {
-  readonly engine: 'sqlite' | 'postgres' | 'mysql'
+/** How an engine keys storage: by the tokenserver uid (SQL engines) or by the token's fxa_uid and fxa_kid (Spanner). */
+export type StorageKeying = 'uid' | 'fxa'
 
-  /** True when the database holds any user row or any stored collection row. */
-  hasData(): Promise<boolean>
+/**
+ * The storage tables of one database. A user is a StorageUser: SQL engines read and fill only
+ * `uid`, Spanner only `fxaUid` and `fxaKid` (src/copy/users.ts maps one to the other).
+ */
+export interface StorageCopyEndpoint {
+  readonly engine: 'sqlite' | 'postgres' | 'mysql' | 'spanner'
+  readonly keying: StorageKeying
+
+  /** True when the database holds any stored collection row. */
+  hasStorage(): Promise<boolean>
   /** Records in the database (for progress), expired ones included. */
   countBsos(): Promise<number>
-
-  services(): Promise<StoredService[]>
-  nodes(): Promise<StoredNode[]>
-  /** Tokenserver rows with uid > `afterUid`, by uid. */
-  usersAfter(afterUid: number, limit: number): Promise<StoredUser[]>
-  putServices(rows: readonly StoredService[]): Promise<void>
-  putNodes(rows: readonly StoredNode[]): Promise<void>
-  putUsers(rows: readonly StoredUser[]): Promise<void>
 
   /** Collection names by id. */
   collectionNames(): Promise<Map<number, string>>
   /** The id of the collection with this name, created when missing. */
   ensureCollection(name: string): Promise<number>
-  /** Uids with stored collection rows, > `afterUid`, ascending. */
-  storageUsersAfter(afterUid: number, limit: number): Promise<number[]>
+  /** Users with stored collection rows after `after` (null: from the start), in key order. */
+  storageUsersAfter(after: StorageUser | null, limit: number): Promise<StorageUser[]>
   /** The user's stamped collection rows, tombstone included. */
-  userCollections(uid: number): Promise<StoredCollection[]>
+  userCollections(user: StorageUser): Promise<StoredCollection[]>
   /** Records of one collection with id after `afterId` (engine order) and modified > `newerThan`. */
-  bsosAfter(uid: number, collection: number, afterId: string | null, limit: number, newerThan: Millis): Promise<StoredBso[]>
+  bsosAfter(user: StorageUser, collection: number, afterId: string | null, limit: number, newerThan: Millis): Promise<StoredBso[]>
   /** Record ids of one collection after `afterId`, in the engine's order. */
-  bsoIdsAfter(uid: number, collection: number, afterId: string | null, limit: number): Promise<string[]>
+  bsoIdsAfter(user: StorageUser, collection: number, afterId: string | null, limit: number): Promise<string[]>
   /** Upserts records (the collection row exists first where the engine needs it). */
-  putBsos(uid: number, collection: number, rows: readonly StoredBso[]): Promise<void>
-  deleteBsos(uid: number, collection: number, ids: readonly string[]): Promise<void>
+  putBsos(user: StorageUser, collection: number, rows: readonly StoredBso[]): Promise<void>
+  deleteBsos(user: StorageUser, collection: number, ids: readonly string[]): Promise<void>
   /** Upserts the collection row; written last, it marks the collection copied up to `modified`. */
-  putCollection(uid: number, row: StoredCollection): Promise<void>
+  putCollection(user: StorageUser, row: StoredCollection): Promise<void>
   /** Deletes the collection row and its records. */
-  deleteCollection(uid: number, collection: number): Promise<void>
+  deleteCollection(user: StorageUser, collection: number): Promise<void>
 
   close(): Promise<void>
 }
+
+/** The tokenserver tables of one (SQL) database. */
+export interface TokenserverCopyEndpoint {
+  /** True when the database holds any tokenserver user. */
+  hasUsers(): Promise<boolean>
+  services(): Promise<StoredService[]>
+  nodes(): Promise<StoredNode[]>
+  /** Tokenserver rows with uid > `afterUid`, by uid. */
+  usersAfter(afterUid: number, limit: number): Promise<StoredUser[]>
+  /** Every row (any service) whose email is `<fxaUid>@<any domain>`: the account's users. */
+  usersOfAccount(fxaUid: string): Promise<StoredUser[]>
+  putServices(rows: readonly StoredService[]): Promise<void>
+  putNodes(rows: readonly StoredNode[]): Promise<void>
+  putUsers(rows: readonly StoredUser[]): Promise<void>
+  deleteUsers(uids: readonly number[]): Promise<void>
+
+  close(): Promise<void>
+}
+
+/** A SQL database, which holds both. */
+export type CopyEndpoint = StorageCopyEndpoint & TokenserverCopyEndpoint

@@ -1,36 +1,77 @@
 import { expect } from 'bun:test'
-import { openCopyEndpoint } from '../../src/copy/open.ts'
-import { copyAll, CollectionMap, type CopyMode } from '../../src/copy/copy.ts'
+import { copyAll, CollectionMap, userMaps, type CopyMode, type CopyReport } from '../../src/copy/copy.ts'
+import { openCopyEndpoint, openStorageCopyEndpoint } from '../../src/copy/open.ts'
 import { Progress } from '../../src/copy/progress.ts'
 import { verifyCopy, type Verification } from '../../src/copy/verify.ts'
-import type { CopyEndpoint } from '../../src/db/copy-types.ts'
+import type { CopyEndpoint, StorageCopyEndpoint } from '../../src/db/copy-types.ts'
 import { migrateStorage, migrateTokenserverDb, openTokenserverDb } from '../../src/db/open.ts'
+import type { SpannerOptions } from '../../src/db/spanner/settings.ts'
 import { RETIRED_GENERATION, SYNC_SERVICE, type UserRecord } from '../../src/db/tokenserver-types.ts'
+import { formatFxaKid } from '../../src/tokenserver/fxa-kid.ts'
+import type { TestBackend } from '../support/backends.ts'
+import type { TestServer } from '../support/server.ts'
+import { emulatorHost } from '../support/spanner-emulator.ts'
 import type { SyncClient } from '../support/sync-client.ts'
 
 export const quietProgress = (): Progress => new Progress(0, () => {}, false, 60_000)
 
+/** One side of a copy: its storage database and its tokenserver database (the same one, except beside Spanner). */
+export interface Side {
+  storage: string
+  tokens: string
+}
+
+export async function freshSide(backend: TestBackend): Promise<Side> {
+  const storage = await backend.freshDatabaseUrl()
+  return { storage, tokens: (await backend.tokenserverDatabaseUrl?.()) ?? storage }
+}
+
+/** Spanner's settings for a URL of the tests (their emulator). */
+export const spannerOptionsFor = async (url: string): Promise<SpannerOptions> =>
+  url.startsWith('spanner:') ? { emulatorHost: await emulatorHost(), routeToLeader: false } : { routeToLeader: false }
+
+export const openStorageSide = async (url: string): Promise<StorageCopyEndpoint> => openStorageCopyEndpoint(url, await spannerOptionsFor(url))
+
 /** In-process copy through the same code as the CLI; `wrapTarget` may inject a failure. */
 export async function copyDatabases(
-  from: string,
-  to: string,
+  from: Side,
+  to: Side,
   mode: CopyMode,
-  options: { chunk?: number; wrapTarget?: (target: CopyEndpoint) => CopyEndpoint } = {},
-): Promise<Verification> {
-  await migrateStorage(to)
-  await migrateTokenserverDb(to)
-  const source = await openCopyEndpoint(from)
-  const realTarget = await openCopyEndpoint(to)
-  const target = options.wrapTarget?.(realTarget) ?? realTarget
-  const chunk = options.chunk ?? 50
+  options: { chunk?: number; wrapTarget?: (target: StorageCopyEndpoint) => StorageCopyEndpoint } = {},
+): Promise<Verification & { report: CopyReport }> {
+  await migrateStorage(to.storage, { spanner: await spannerOptionsFor(to.storage) })
+  await migrateTokenserverDb(to.tokens)
+  const opened: (StorageCopyEndpoint | CopyEndpoint)[] = []
+  const open = async <T extends StorageCopyEndpoint | CopyEndpoint>(endpoint: Promise<T>): Promise<T> => {
+    opened.push(await endpoint)
+    return opened.at(-1) as T
+  }
   try {
-    await copyAll({ storage: { source, target }, tokenserver: { source, target }, mode, chunk, progress: quietProgress() })
-    return await verifyCopy({ source, target: realTarget }, { source, target: realTarget }, new CollectionMap(source, realTarget), chunk)
+    const source = await open(openStorageSide(from.storage))
+    const realTarget = await open(openStorageSide(to.storage))
+    const tokenserver = {
+      source: from.tokens === from.storage ? (source as CopyEndpoint) : await open(openCopyEndpoint(from.tokens)),
+      target: to.tokens === to.storage ? (realTarget as CopyEndpoint) : await open(openCopyEndpoint(to.tokens)),
+    }
+    const target = options.wrapTarget?.(realTarget) ?? realTarget
+    const chunk = options.chunk ?? 50
+    const report = await copyAll({ storage: { source, target }, tokenserver, mode, chunk, progress: quietProgress() })
+    const storage = { source, target: realTarget }
+    const verification = await verifyCopy(storage, tokenserver, new CollectionMap(source, realTarget), userMaps({ storage, tokenserver }).forward, chunk)
+    return { ...verification, report }
   } finally {
-    await source.close()
-    await realTarget.close()
+    for (const endpoint of opened) await endpoint.close()
   }
 }
+
+/** The fxa_uid and fxa_kid the tokenserver puts in this row's tokens (email `<fxa_uid>@<domain>`). */
+export const tokenIdentity = (user: UserRecord) => ({
+  fxa_uid: user.email.slice(0, user.email.indexOf('@')),
+  fxa_kid: formatFxaKid(user.keysChangedAt, user.generation, user.clientState),
+})
+
+/** A client holding the token the tokenserver would issue for this row. */
+export const clientOf = (server: TestServer, user: UserRecord): SyncClient => server.client(user.uid, { identity: tokenIdentity(user) })
 
 /** Tokenserver rows on the source: one node, a current user, a replaced one, a retired one. */
 export async function seedTokenserver(url: string, node: string): Promise<UserRecord[]> {

@@ -5,13 +5,13 @@ import { resolveSettings } from '../../src/config/settings.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import type { TestBackend } from './backends.ts'
 import { emulatorHost } from './spanner-emulator.ts'
-import { SyncClient } from './sync-client.ts'
+import { SyncClient, type ClientOptions } from './sync-client.ts'
 
 export interface TestServer {
   url: string
   masterSecret: string
   /** A client for a fresh user (or the given uid). */
-  client(uid?: number, options?: { expiresInSeconds?: number }): SyncClient
+  client(uid?: number, options?: ClientOptions): SyncClient
   stop(): Promise<void>
 }
 

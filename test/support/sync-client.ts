@@ -37,6 +37,12 @@ export function fxaIdentity(uid: number): { fxa_uid: string; fxa_kid: string } {
   }
 }
 
+export interface ClientOptions {
+  expiresInSeconds?: number
+  /** The token's fxa_uid and fxa_kid, when they must match a tokenserver row (Spanner keys storage by them). */
+  identity?: { fxa_uid: string; fxa_kid: string }
+}
+
 /**
  * A Sync 1.5 client as Firefox is one: a token minted with the server's master secret, every
  * request Hawk-signed over its exact request line.
@@ -48,13 +54,13 @@ export class SyncClient {
     readonly baseUrl: string,
     readonly masterSecret: string,
     readonly uid: number = freshUid(),
-    options: { expiresInSeconds?: number } = {},
+    options: ClientOptions = {},
   ) {
     this.credentials = mintToken(masterSecret, {
       uid,
       node: baseUrl,
       expires: Math.floor(Date.now() / 1000) + (options.expiresInSeconds ?? 3600),
-      ...fxaIdentity(uid),
+      ...(options.identity ?? fxaIdentity(uid)),
     })
   }
 

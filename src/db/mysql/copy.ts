@@ -1,5 +1,6 @@
 import mysql from 'mysql2/promise'
-import { bsoOf, collectionOf, nodeOf, nodeValues, serviceOf, userOf, userValues } from '../copy-rows.ts'
+import { accountEmailPattern, bsoOf, collectionOf, nodeOf, nodeValues, ofAccount, serviceOf, uidUser, userOf, userValues } from '../copy-rows.ts'
+import type { StorageUser } from '../types.ts'
 import type { CopyEndpoint, StoredBso, StoredCollection, StoredNode, StoredService, StoredUser } from '../copy-types.ts'
 
 type Row = Record<string, unknown>
@@ -10,6 +11,7 @@ const PAYLOAD_OUT = 'CONVERT(CAST(payload AS BINARY) USING utf8mb4) AS payload'
 /** Bulk rows of a MySQL/MariaDB database; 64-bit values travel as strings, payloads as bytes. */
 export class MysqlCopyEndpoint implements CopyEndpoint {
   readonly engine = 'mysql'
+  readonly keying = 'uid'
 
   private constructor(private readonly connection: mysql.Connection) {}
 
@@ -34,9 +36,12 @@ export class MysqlCopyEndpoint implements CopyEndpoint {
     }
   }
 
-  async hasData(): Promise<boolean> {
-    const [row] = await this.all('SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM user_collections) AS `any`')
-    return num(row?.any) === 1
+  async hasStorage(): Promise<boolean> {
+    return (await this.all('SELECT 1 FROM user_collections LIMIT 1')).length > 0
+  }
+
+  async hasUsers(): Promise<boolean> {
+    return (await this.all('SELECT 1 FROM users LIMIT 1')).length > 0
   }
 
   async countBsos(): Promise<number> {
@@ -54,6 +59,14 @@ export class MysqlCopyEndpoint implements CopyEndpoint {
 
   async usersAfter(afterUid: number, limit: number): Promise<StoredUser[]> {
     return (await this.all('SELECT * FROM users WHERE uid > ? ORDER BY uid LIMIT ?', [afterUid, limit])).map(userOf)
+  }
+
+  async usersOfAccount(fxaUid: string): Promise<StoredUser[]> {
+    return ofAccount(fxaUid, (await this.all("SELECT * FROM users WHERE email LIKE ? ESCAPE '!' ORDER BY uid", [accountEmailPattern(fxaUid)])).map(userOf))
+  }
+
+  async deleteUsers(uids: readonly number[]): Promise<void> {
+    if (uids.length > 0) await this.all('DELETE FROM users WHERE uid IN (?)', [uids])
   }
 
   async putServices(rows: readonly StoredService[]): Promise<void> {
@@ -104,39 +117,39 @@ export class MysqlCopyEndpoint implements CopyEndpoint {
     return num(row?.id)
   }
 
-  async storageUsersAfter(afterUid: number, limit: number): Promise<number[]> {
-    return (await this.all('SELECT DISTINCT userid FROM user_collections WHERE userid > ? ORDER BY userid LIMIT ?', [afterUid, limit])).map((row) =>
-      num(row.userid),
+  async storageUsersAfter(after: StorageUser | null, limit: number): Promise<StorageUser[]> {
+    return (await this.all('SELECT DISTINCT userid FROM user_collections WHERE userid > ? ORDER BY userid LIMIT ?', [after?.uid ?? 0, limit])).map((row) =>
+      uidUser(num(row.userid)),
     )
   }
 
-  async userCollections(uid: number): Promise<StoredCollection[]> {
+  async userCollections(user: StorageUser): Promise<StoredCollection[]> {
     const rows = await this.all(
       'SELECT collection, last_modified AS modified, count, total_bytes FROM user_collections WHERE userid = ? AND last_modified > 0',
-      [uid],
+      [user.uid],
     )
     return rows.map(collectionOf)
   }
 
-  async bsosAfter(uid: number, collection: number, afterId: string | null, limit: number, newerThan: number): Promise<StoredBso[]> {
+  async bsosAfter(user: StorageUser, collection: number, afterId: string | null, limit: number, newerThan: number): Promise<StoredBso[]> {
     const rows = await this.all(
       `SELECT id, sortindex, ${PAYLOAD_OUT}, modified, ttl AS expiry FROM bso
         WHERE userid = ? AND collection = ? AND id > ? AND modified > ? ORDER BY id LIMIT ?`,
-      [uid, collection, afterId ?? '', newerThan, limit],
+      [user.uid, collection, afterId ?? '', newerThan, limit],
     )
     return rows.map((row) => bsoOf(row))
   }
 
-  async bsoIdsAfter(uid: number, collection: number, afterId: string | null, limit: number): Promise<string[]> {
-    const rows = await this.all('SELECT id FROM bso WHERE userid = ? AND collection = ? AND id > ? ORDER BY id LIMIT ?', [uid, collection, afterId ?? '', limit])
+  async bsoIdsAfter(user: StorageUser, collection: number, afterId: string | null, limit: number): Promise<string[]> {
+    const rows = await this.all('SELECT id FROM bso WHERE userid = ? AND collection = ? AND id > ? ORDER BY id LIMIT ?', [user.uid, collection, afterId ?? '', limit])
     return rows.map((row) => row.id as string)
   }
 
-  async putBsos(uid: number, collection: number, rows: readonly StoredBso[]): Promise<void> {
+  async putBsos(user: StorageUser, collection: number, rows: readonly StoredBso[]): Promise<void> {
     if (rows.length === 0) return
     const values = rows.map((row) => {
       const bytes = Buffer.from(row.payload, 'utf8')
-      return [uid, collection, row.id, row.sortindex, bytes, bytes.length, row.modified, row.expiry]
+      return [user.uid, collection, row.id, row.sortindex, bytes, bytes.length, row.modified, row.expiry]
     })
     await this.all(
       `INSERT INTO bso (userid, collection, id, sortindex, payload, payload_size, modified, ttl) VALUES ?
@@ -146,23 +159,23 @@ export class MysqlCopyEndpoint implements CopyEndpoint {
     )
   }
 
-  async deleteBsos(uid: number, collection: number, ids: readonly string[]): Promise<void> {
+  async deleteBsos(user: StorageUser, collection: number, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return
-    await this.all('DELETE FROM bso WHERE userid = ? AND collection = ? AND id IN (?)', [uid, collection, ids])
+    await this.all('DELETE FROM bso WHERE userid = ? AND collection = ? AND id IN (?)', [user.uid, collection, ids])
   }
 
-  async putCollection(uid: number, row: StoredCollection): Promise<void> {
+  async putCollection(user: StorageUser, row: StoredCollection): Promise<void> {
     await this.all(
       `INSERT INTO user_collections (userid, collection, last_modified, count, total_bytes) VALUES (?, ?, ?, ?, ?)
        ON DUPLICATE KEY UPDATE last_modified = VALUES(last_modified), count = VALUES(count), total_bytes = VALUES(total_bytes)`,
-      [uid, row.collection, row.modified, row.count, row.totalBytes],
+      [user.uid, row.collection, row.modified, row.count, row.totalBytes],
     )
   }
 
-  async deleteCollection(uid: number, collection: number): Promise<void> {
+  async deleteCollection(user: StorageUser, collection: number): Promise<void> {
     await this.inTransaction(async () => {
-      await this.all('DELETE FROM bso WHERE userid = ? AND collection = ?', [uid, collection])
-      await this.all('DELETE FROM user_collections WHERE userid = ? AND collection = ?', [uid, collection])
+      await this.all('DELETE FROM bso WHERE userid = ? AND collection = ?', [user.uid, collection])
+      await this.all('DELETE FROM user_collections WHERE userid = ? AND collection = ?', [user.uid, collection])
     })
   }
 

@@ -1,18 +1,22 @@
 import postgres from 'postgres'
+import type { StorageUser } from '../types.ts'
 import type { CopyEndpoint, StoredBso, StoredCollection, StoredNode, StoredService, StoredUser } from '../copy-types.ts'
-import { bsoOf, collectionOf, nodeOf, nodeValues, serviceOf, userOf, userValues } from '../copy-rows.ts'
+import { accountEmailPattern, bsoOf, collectionOf, nodeOf, nodeValues, ofAccount, serviceOf, uidUser, userOf, userValues } from '../copy-rows.ts'
 import { decodePayload, encodePayload, iso } from './statements.ts'
 
 type Row = Record<string, unknown>
 const num = (value: unknown): number => Number(value)
 /** TIMESTAMPTZ read back as integer milliseconds, exact for stored values. */
 const ms = (column: string) => `(extract(epoch from ${column}) * 1000)::int8`
+/** 64-bit columns as text: exact, never a lossy number. */
+const USER_COLUMNS = 'uid, service, email, generation::text, client_state, created_at::text, replaced_at::text, nodeid, keys_changed_at::text'
 /** The "pre-touch" placeholder of a collection row that exists only for its children (statements.ts). */
 const PRE_TOUCH = `'0001-01-01T00:00:00Z'::timestamptz`
 
 /** Bulk rows of a PostgreSQL database; multi-row writes go through unnest() arrays. */
 export class PostgresCopyEndpoint implements CopyEndpoint {
   readonly engine = 'postgres'
+  readonly keying = 'uid'
   private readonly sql: postgres.Sql
 
   constructor(url: string) {
@@ -23,9 +27,12 @@ export class PostgresCopyEndpoint implements CopyEndpoint {
     return this.sql.unsafe(text, params as never[]) as unknown as Promise<Row[]>
   }
 
-  async hasData(): Promise<boolean> {
-    const [row] = await this.all('SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM user_collections) AS any')
-    return row?.any === true
+  async hasStorage(): Promise<boolean> {
+    return (await this.all('SELECT 1 FROM user_collections LIMIT 1')).length > 0
+  }
+
+  async hasUsers(): Promise<boolean> {
+    return (await this.all('SELECT 1 FROM users LIMIT 1')).length > 0
   }
 
   async countBsos(): Promise<number> {
@@ -42,12 +49,16 @@ export class PostgresCopyEndpoint implements CopyEndpoint {
   }
 
   async usersAfter(afterUid: number, limit: number): Promise<StoredUser[]> {
-    const rows = await this.all(
-      `SELECT uid, service, email, generation::text, client_state, created_at::text, replaced_at::text, nodeid, keys_changed_at::text
-         FROM users WHERE uid > $1 ORDER BY uid LIMIT $2`,
-      [afterUid, limit],
-    )
-    return rows.map(userOf)
+    return (await this.all(`SELECT ${USER_COLUMNS} FROM users WHERE uid > $1 ORDER BY uid LIMIT $2`, [afterUid, limit])).map(userOf)
+  }
+
+  async usersOfAccount(fxaUid: string): Promise<StoredUser[]> {
+    const rows = await this.all(`SELECT ${USER_COLUMNS} FROM users WHERE email LIKE $1 ESCAPE '!' ORDER BY uid`, [accountEmailPattern(fxaUid)])
+    return ofAccount(fxaUid, rows.map(userOf))
+  }
+
+  async deleteUsers(uids: readonly number[]): Promise<void> {
+    if (uids.length > 0) await this.all('DELETE FROM users WHERE uid = ANY($1::int8[])', [uids])
   }
 
   /** Explicit ids went in: move the identity past them, or the server's next insert collides. */
@@ -107,32 +118,32 @@ export class PostgresCopyEndpoint implements CopyEndpoint {
     return num(row?.collection_id)
   }
 
-  async storageUsersAfter(afterUid: number, limit: number): Promise<number[]> {
-    const rows = await this.all('SELECT DISTINCT user_id FROM user_collections WHERE user_id > $1 ORDER BY user_id LIMIT $2', [afterUid, limit])
-    return rows.map((row) => num(row.user_id))
+  async storageUsersAfter(after: StorageUser | null, limit: number): Promise<StorageUser[]> {
+    const rows = await this.all('SELECT DISTINCT user_id FROM user_collections WHERE user_id > $1 ORDER BY user_id LIMIT $2', [after?.uid ?? 0, limit])
+    return rows.map((row) => uidUser(num(row.user_id)))
   }
 
-  async userCollections(uid: number): Promise<StoredCollection[]> {
+  async userCollections(user: StorageUser): Promise<StoredCollection[]> {
     const rows = await this.all(
       `SELECT collection_id AS collection, ${ms('modified')} AS modified, count, total_bytes FROM user_collections
         WHERE user_id = $1 AND modified <> ${PRE_TOUCH}`,
-      [uid],
+      [user.uid],
     )
     return rows.map(collectionOf)
   }
 
-  async bsosAfter(uid: number, collection: number, afterId: string | null, limit: number, newerThan: number): Promise<StoredBso[]> {
+  async bsosAfter(user: StorageUser, collection: number, afterId: string | null, limit: number, newerThan: number): Promise<StoredBso[]> {
     const rows = await this.all(
       `SELECT bso_id AS id, sortindex, payload, ${ms('modified')} AS modified, ${ms('expiry')} AS expiry FROM bsos
         WHERE user_id = $1 AND collection_id = $2 AND bso_id > $3 AND modified > $4 ORDER BY bso_id LIMIT $5`,
-      [uid, collection, afterId ?? '', iso(newerThan), limit],
+      [user.uid, collection, afterId ?? '', iso(newerThan), limit],
     )
     return rows.map((row) => bsoOf(row, decodePayload(row.payload as string)))
   }
 
-  async bsoIdsAfter(uid: number, collection: number, afterId: string | null, limit: number): Promise<string[]> {
+  async bsoIdsAfter(user: StorageUser, collection: number, afterId: string | null, limit: number): Promise<string[]> {
     const rows = await this.all('SELECT bso_id FROM bsos WHERE user_id = $1 AND collection_id = $2 AND bso_id > $3 ORDER BY bso_id LIMIT $4', [
-      uid,
+      user.uid,
       collection,
       afterId ?? '',
       limit,
@@ -140,10 +151,10 @@ export class PostgresCopyEndpoint implements CopyEndpoint {
     return rows.map((row) => row.bso_id as string)
   }
 
-  async putBsos(uid: number, collection: number, rows: readonly StoredBso[]): Promise<void> {
+  async putBsos(user: StorageUser, collection: number, rows: readonly StoredBso[]): Promise<void> {
     // bsos references its collection row: a placeholder stands in until putCollection stamps it.
     await this.all(`INSERT INTO user_collections (user_id, collection_id, modified) VALUES ($1, $2, ${PRE_TOUCH}) ON CONFLICT DO NOTHING`, [
-      uid,
+      user.uid,
       collection,
     ])
     await this.all(
@@ -152,7 +163,7 @@ export class PostgresCopyEndpoint implements CopyEndpoint {
        ON CONFLICT (user_id, collection_id, bso_id) DO UPDATE SET sortindex = EXCLUDED.sortindex, payload = EXCLUDED.payload,
          modified = EXCLUDED.modified, expiry = EXCLUDED.expiry`,
       [
-        uid,
+        user.uid,
         collection,
         rows.map((row) => row.id),
         rows.map((row) => row.sortindex),
@@ -163,21 +174,21 @@ export class PostgresCopyEndpoint implements CopyEndpoint {
     )
   }
 
-  async deleteBsos(uid: number, collection: number, ids: readonly string[]): Promise<void> {
-    await this.all('DELETE FROM bsos WHERE user_id = $1 AND collection_id = $2 AND bso_id = ANY($3::text[])', [uid, collection, ids])
+  async deleteBsos(user: StorageUser, collection: number, ids: readonly string[]): Promise<void> {
+    await this.all('DELETE FROM bsos WHERE user_id = $1 AND collection_id = $2 AND bso_id = ANY($3::text[])', [user.uid, collection, ids])
   }
 
-  async putCollection(uid: number, row: StoredCollection): Promise<void> {
+  async putCollection(user: StorageUser, row: StoredCollection): Promise<void> {
     await this.all(
       `INSERT INTO user_collections (user_id, collection_id, modified, count, total_bytes) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (user_id, collection_id) DO UPDATE SET modified = EXCLUDED.modified, count = EXCLUDED.count, total_bytes = EXCLUDED.total_bytes`,
-      [uid, row.collection, iso(row.modified), row.count, row.totalBytes],
+      [user.uid, row.collection, iso(row.modified), row.count, row.totalBytes],
     )
   }
 
-  async deleteCollection(uid: number, collection: number): Promise<void> {
+  async deleteCollection(user: StorageUser, collection: number): Promise<void> {
     // Records and batches go by cascade.
-    await this.all('DELETE FROM user_collections WHERE user_id = $1 AND collection_id = $2', [uid, collection])
+    await this.all('DELETE FROM user_collections WHERE user_id = $1 AND collection_id = $2', [user.uid, collection])
   }
 
   async close(): Promise<void> {

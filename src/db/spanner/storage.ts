@@ -87,8 +87,8 @@ const NO_LIMIT = '9223372036854775807'
 
 const toMillis = (cell: Cell): Millis => (cell === null ? 0 : truncateToTick(Number(cell)))
 
-/** Spanner's gRPC API: ExecuteSql and friends on one session, inside one transaction. */
-class Statements {
+/** Spanner's gRPC API: ExecuteSql and friends on one session, inside one transaction (or single-use snapshots: copy.ts). */
+export class Statements {
   private seqno = 0
   /** Statements of one transaction run one after another, in the order they were issued. */
   private queue: Promise<unknown> = Promise.resolve()

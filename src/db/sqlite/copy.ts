@@ -1,7 +1,8 @@
 import { Database } from 'bun:sqlite'
+import type { StorageUser } from '../types.ts'
 import type { CopyEndpoint, StoredBso, StoredCollection, StoredNode, StoredService, StoredUser } from '../copy-types.ts'
 import { payloadBytes } from '../rules.ts'
-import { bsoOf, collectionOf, nodeOf, nodeValues, serviceOf, userOf, userValues } from '../copy-rows.ts'
+import { accountEmailPattern, bsoOf, collectionOf, nodeOf, nodeValues, ofAccount, serviceOf, uidUser, userOf, userValues } from '../copy-rows.ts'
 
 type Row = Record<string, unknown>
 const num = (value: unknown): number => Number(value)
@@ -9,6 +10,7 @@ const num = (value: unknown): number => Number(value)
 /** Bulk rows of a SQLite file (storage and tokenserver tables); 64-bit values read as bigint. */
 export class SqliteCopyEndpoint implements CopyEndpoint {
   readonly engine = 'sqlite'
+  readonly keying = 'uid'
   private readonly db: Database
 
   constructor(path: string) {
@@ -26,8 +28,12 @@ export class SqliteCopyEndpoint implements CopyEndpoint {
     this.db.transaction(work).immediate()
   }
 
-  async hasData(): Promise<boolean> {
-    return this.all('SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM user_collections) AS any').some((row) => num(row.any) === 1)
+  async hasStorage(): Promise<boolean> {
+    return this.all('SELECT 1 FROM user_collections LIMIT 1').length > 0
+  }
+
+  async hasUsers(): Promise<boolean> {
+    return this.all('SELECT 1 FROM users LIMIT 1').length > 0
   }
 
   async countBsos(): Promise<number> {
@@ -44,6 +50,17 @@ export class SqliteCopyEndpoint implements CopyEndpoint {
 
   async usersAfter(afterUid: number, limit: number): Promise<StoredUser[]> {
     return this.all('SELECT * FROM users WHERE uid > ? ORDER BY uid LIMIT ?', afterUid, limit).map(userOf)
+  }
+
+  async usersOfAccount(fxaUid: string): Promise<StoredUser[]> {
+    return ofAccount(fxaUid, this.all("SELECT * FROM users WHERE email LIKE ? ESCAPE '!' ORDER BY uid", accountEmailPattern(fxaUid)).map(userOf))
+  }
+
+  async deleteUsers(uids: readonly number[]): Promise<void> {
+    const remove = this.db.query('DELETE FROM users WHERE uid = ?')
+    this.inTransaction(() => {
+      for (const uid of uids) remove.run(uid)
+    })
   }
 
   async putServices(rows: readonly StoredService[]): Promise<void> {
@@ -91,21 +108,21 @@ export class SqliteCopyEndpoint implements CopyEndpoint {
     return num(this.all('SELECT id FROM collections WHERE name = ?', name)[0]?.id)
   }
 
-  async storageUsersAfter(afterUid: number, limit: number): Promise<number[]> {
-    return this.all('SELECT DISTINCT userid FROM user_collections WHERE userid > ? ORDER BY userid LIMIT ?', afterUid, limit).map((row) =>
-      num(row.userid),
+  async storageUsersAfter(after: StorageUser | null, limit: number): Promise<StorageUser[]> {
+    return this.all('SELECT DISTINCT userid FROM user_collections WHERE userid > ? ORDER BY userid LIMIT ?', after?.uid ?? 0, limit).map((row) =>
+      uidUser(num(row.userid)),
     )
   }
 
-  async userCollections(uid: number): Promise<StoredCollection[]> {
-    return this.all('SELECT collection, last_modified AS modified, count, total_bytes FROM user_collections WHERE userid = ?', uid).map(collectionOf)
+  async userCollections(user: StorageUser): Promise<StoredCollection[]> {
+    return this.all('SELECT collection, last_modified AS modified, count, total_bytes FROM user_collections WHERE userid = ?', user.uid).map(collectionOf)
   }
 
-  async bsosAfter(uid: number, collection: number, afterId: string | null, limit: number, newerThan: number): Promise<StoredBso[]> {
+  async bsosAfter(user: StorageUser, collection: number, afterId: string | null, limit: number, newerThan: number): Promise<StoredBso[]> {
     return this.all(
       `SELECT id, sortindex, payload, modified, ttl AS expiry FROM bso
         WHERE userid = ? AND collection = ? AND id > ? AND modified > ? ORDER BY id LIMIT ?`,
-      uid,
+      user.uid,
       collection,
       afterId ?? '',
       newerThan,
@@ -113,42 +130,42 @@ export class SqliteCopyEndpoint implements CopyEndpoint {
     ).map((row) => bsoOf(row))
   }
 
-  async bsoIdsAfter(uid: number, collection: number, afterId: string | null, limit: number): Promise<string[]> {
-    return this.all('SELECT id FROM bso WHERE userid = ? AND collection = ? AND id > ? ORDER BY id LIMIT ?', uid, collection, afterId ?? '', limit).map(
+  async bsoIdsAfter(user: StorageUser, collection: number, afterId: string | null, limit: number): Promise<string[]> {
+    return this.all('SELECT id FROM bso WHERE userid = ? AND collection = ? AND id > ? ORDER BY id LIMIT ?', user.uid, collection, afterId ?? '', limit).map(
       (row) => row.id as string,
     )
   }
 
-  async putBsos(uid: number, collection: number, rows: readonly StoredBso[]): Promise<void> {
+  async putBsos(user: StorageUser, collection: number, rows: readonly StoredBso[]): Promise<void> {
     const insert = this.db.query(
       `INSERT INTO bso (userid, collection, id, sortindex, payload, payload_size, modified, ttl) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (userid, collection, id) DO UPDATE SET sortindex = excluded.sortindex, payload = excluded.payload,
          payload_size = excluded.payload_size, modified = excluded.modified, ttl = excluded.ttl`,
     )
     this.inTransaction(() => {
-      for (const row of rows) insert.run(uid, collection, row.id, row.sortindex, row.payload, payloadBytes(row.payload), row.modified, row.expiry)
+      for (const row of rows) insert.run(user.uid, collection, row.id, row.sortindex, row.payload, payloadBytes(row.payload), row.modified, row.expiry)
     })
   }
 
-  async deleteBsos(uid: number, collection: number, ids: readonly string[]): Promise<void> {
+  async deleteBsos(user: StorageUser, collection: number, ids: readonly string[]): Promise<void> {
     const remove = this.db.query('DELETE FROM bso WHERE userid = ? AND collection = ? AND id = ?')
     this.inTransaction(() => {
-      for (const id of ids) remove.run(uid, collection, id)
+      for (const id of ids) remove.run(user.uid, collection, id)
     })
   }
 
-  async putCollection(uid: number, row: StoredCollection): Promise<void> {
+  async putCollection(user: StorageUser, row: StoredCollection): Promise<void> {
     this.db.run(
       `INSERT INTO user_collections (userid, collection, last_modified, count, total_bytes) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (userid, collection) DO UPDATE SET last_modified = excluded.last_modified, count = excluded.count, total_bytes = excluded.total_bytes`,
-      [uid, row.collection, row.modified, row.count, row.totalBytes],
+      [user.uid, row.collection, row.modified, row.count, row.totalBytes],
     )
   }
 
-  async deleteCollection(uid: number, collection: number): Promise<void> {
+  async deleteCollection(user: StorageUser, collection: number): Promise<void> {
     this.inTransaction(() => {
-      this.db.run('DELETE FROM bso WHERE userid = ? AND collection = ?', [uid, collection])
-      this.db.run('DELETE FROM user_collections WHERE userid = ? AND collection = ?', [uid, collection])
+      this.db.run('DELETE FROM bso WHERE userid = ? AND collection = ?', [user.uid, collection])
+      this.db.run('DELETE FROM user_collections WHERE userid = ? AND collection = ?', [user.uid, collection])
     })
   }
 

@@ -47,10 +47,6 @@ export class UserMap {
     private readonly to: StorageKeying,
   ) {}
 
-  get identity(): boolean {
-    return this.from === this.to
-  }
-
   /** The user's key on the other side, or why there is none. */
   async map(user: StorageUser): Promise<StorageUser | UnmappedUser> {
     if (this.from === this.to) return user

@@ -55,15 +55,23 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const purge = (options.worker ?? 1) === 1 ? startPurge(settings, storage, logger, metrics?.purged) : undefined
   const app = createApp({ settings, logger, storage, tokenserver: tokenserver?.parts, metrics: metrics?.layer })
   const idleSeconds = settings.actix_keep_alive ?? 75
+  const timerSeconds = connectionTimerSeconds(idleSeconds)
   const uploads = { stallMs: idleSeconds * 1000, totalMs: settings.upload_timeout * 1000 }
   const server = Bun.serve({
     hostname: settings.host,
     port: settings.port,
-    fetch: (request, server) => app.fetch(request.body === null ? request : paced(request, server, uploads)),
+    async fetch(request, server) {
+      if (request.body === null) return app.fetch(request)
+      const response = await app.fetch(paced(request, server, uploads))
+      // paced() stopped the connection's timer for the body; it stays set for the connection's
+      // later idle time too, so it is put back (the response's write starts it afresh).
+      server.timeout(request, timerSeconds)
+      return response
+    },
     // Bun's own limit answers a bare 413; the handlers refuse an oversized Content-Length before
     // reading and stop reading a chunked body at the limit, with the protocol's error bodies.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    idleTimeout: idleSeconds,
+    idleTimeout: timerSeconds,
     reusePort: options.reusePort === true,
   })
   const hostname = server.hostname ?? settings.host
@@ -155,6 +163,18 @@ function openStorageWhenReachable(settings: Settings, logger: Logger): Promise<S
 
 // (A spanner URL never gets this far: opening it fails at once with its own message.)
 const tokenserverEngine = (url: string) => parseDatabaseUrl(url).engine as TokenserverDb['engine']
+
+/**
+ * What to give Bun for an idle timeout of `idleSeconds`. Bun's connection timer ticks every 4 s
+ * on a grid of its own and closes at the ⌈n/4⌉-th tick after it is armed, so `n` alone closes
+ * after 4·⌈n/4⌉ − 4 to 4·⌈n/4⌉ s (measured on Bun 1.4.5: `2` closed idle connections after 0.7
+ * to 4 s). One tick more makes the setting a floor: the close comes 4·⌈n/4⌉ to 4·⌈n/4⌉ + 4 s
+ * after the last response, never before `idleSeconds`.
+ */
+function connectionTimerSeconds(idleSeconds: number): number {
+  const step = 4
+  return step * (Math.ceil(idleSeconds / step) + 1)
+}
 
 /**
  * Bun's idle timeout is a deadline for the whole request, body included: a slow but moving

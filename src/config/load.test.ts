@@ -63,6 +63,13 @@ describe('settings loading', () => {
     expect((error as Error).message).toBe('invalid setting port (SYNC_PORT): expected a port number (0-65535; 0 picks a free one), got "eighty"')
   })
 
+  test('actix_keep_alive above what Bun can time is refused with the range, not left to Bun.serve', async () => {
+    expect((await loadSettings({ env: { SYNC_ACTIX_KEEP_ALIVE: '248' } })).actix_keep_alive).toBe(248)
+    await expect(loadSettings({ env: { SYNC_ACTIX_KEEP_ALIVE: '300' } })).rejects.toThrow(
+      'invalid setting actix_keep_alive (SYNC_ACTIX_KEEP_ALIVE): expected a whole number of seconds from 1 to 248, got 300',
+    )
+  })
+
   test('a missing config file is a clear error', async () => {
     await expect(loadSettings({ configFile: '/nonexistent/syncserver.toml', env: {} })).rejects.toThrow('does not exist')
   })

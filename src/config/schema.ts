@@ -22,6 +22,12 @@ const positiveInt = integer('a positive integer', 1)
 const nonNegativeInt = integer('a non-negative integer', 0)
 const port = integer('a port number (0-65535; 0 picks a free one)', 0, 65535)
 
+/**
+ * The longest idle timeout Bun can keep: its connection timer takes at most 255 s and moves in
+ * 4 s steps, and src/server.ts arms it one step beyond the setting so it never closes early.
+ */
+export const MAX_KEEP_ALIVE_SECONDS = 248
+
 const decimal = (form: string) =>
   v.pipe(
     v.union([v.number(), v.pipe(v.string(), v.trim(), v.regex(/^-?\d+(\.\d+)?$/, expects(form)))], expects(form)),
@@ -222,7 +228,7 @@ export const settingsSchema = v.object({
   master_secret: v.optional(v.pipe(text, v.minLength(1, expects('a non-empty string')))),
   // ours: older secrets whose tokens still verify after a rotation; master_secret signs new ones.
   previous_master_secrets: v.optional(v.pipe(stringList, v.everyItem((item) => item !== '', expects('non-empty strings'))), []),
-  actix_keep_alive: v.optional(positiveInt),
+  actix_keep_alive: v.optional(integer(`a whole number of seconds from 1 to ${MAX_KEEP_ALIVE_SECONDS}`, 1, MAX_KEEP_ALIVE_SECONDS)),
   // ours: unset means human-readable on a terminal, mozlog JSON otherwise.
   human_logs: v.optional(flag),
   // ours: the reference reads RUST_LOG.

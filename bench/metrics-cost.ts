@@ -43,7 +43,7 @@ const sqlite = engines.sqlite()
 const servers: { label: string; server: RunningProcess; drop(): Promise<void>; perRequest: number[]; versusOff: number[] }[] = []
 for (const { label, env } of configurations) {
   const database = await sqlite.freshDatabase()
-  const started = await startSyncServer({ binary, command, databaseUrl: database.url, masterSecret: 'metrics-cost', env: { ...env, SYNC_WORKERS: '1', SYNC_SYNCSTORAGE__PURGE_TTL_INTERVAL: '0' } })
+  const started = await startSyncServer({ binary, command, databaseUrl: database.url, masterSecret: 'the metrics-cost bench secret, long enough', env: { ...env, SYNC_WORKERS: '1', SYNC_SYNCSTORAGE__PURGE_TTL_INTERVAL: '0' } })
   if (!started.ok) throw new Error(`${label}: ${started.reason}`)
   servers.push({ label, server: started.server, drop: database.drop, perRequest: [], versusOff: [] })
 }

@@ -55,7 +55,7 @@ function usage(): string {
     '  port, host                       where to listen (8000, 127.0.0.1)',
     '  public_url                       the URL Firefox uses (behind a proxy: the proxy\'s)',
     '  syncstorage.database_url         sqlite:///relative.db, sqlite:////absolute.db, postgres://…, mysql://…',
-    '  master_secret                    required with PostgreSQL/MySQL (openssl rand -hex 32)',
+    '  master_secret                    32+ random characters (openssl rand -hex 32); required with PostgreSQL/MySQL',
     '  tokenserver.allowed_fxa_uids     only these Firefox Accounts may sync (a refused sign-in logs its uid)',
     '  tokenserver.allow_new_users      false: only accounts that synced before',
     '  log_level, human_logs, log_requests   debug|info|warn|error; text or JSON lines; request lines',

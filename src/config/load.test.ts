@@ -128,12 +128,11 @@ describe('misspelled and unknown settings', () => {
     await expect(loadSettings({ env: { SYNC_PUBLIC_URL: 'https://sync.example.com/?x=1' } })).rejects.toThrow('without ?query')
   })
 
-  test('settings that load but mislead are warned about: sqlite:///var/…, a short secret, 0.0.0.0 without public_url', async () => {
-    const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:///var/lib/sync.db', SYNC_MASTER_SECRET: 'x', SYNC_HOST: '0.0.0.0' } })
-    const [sqlite, secret, host] = settingWarnings(raw, '/srv/app')
+  test('settings that load but mislead are warned about: sqlite:///var/…, 0.0.0.0 without public_url', async () => {
+    const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:///var/lib/sync.db', SYNC_HOST: '0.0.0.0' } })
+    const [sqlite, host] = settingWarnings(raw, '/srv/app')
     expect(sqlite).toContain('the database is /srv/app/var/lib/sync.db')
     expect(sqlite).toContain('write sqlite:////var/lib/sync.db')
-    expect(secret).toContain('master_secret is only 1 characters')
     expect(host).toContain('set public_url (SYNC_PUBLIC_URL)')
     expect(settingWarnings(await loadSettings({ env: {} }))).toEqual([])
   })
@@ -147,8 +146,20 @@ describe('misspelled and unknown settings', () => {
 
 describe('derived settings', () => {
   test('an IPv6 bind address gives a bracketed public URL', async () => {
-    const settings = await resolveSettings(await loadSettings({ env: { SYNC_HOST: '::1', SYNC_MASTER_SECRET: 'a secret of some length' } }))
+    const settings = await resolveSettings(await loadSettings({ env: { SYNC_HOST: '::1', SYNC_MASTER_SECRET: 'a secret of some length, long enough' } }))
     expect(settings.public_url).toBe('http://[::1]:8000')
+  })
+
+  test('a master secret shorter than 32 characters is refused, whatever the command, and so is a short previous one', async () => {
+    const long = 'z'.repeat(32)
+    for (const secret of ['none', 'read', 'create'] as const) {
+      const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite://:memory:', SYNC_MASTER_SECRET: 'z'.repeat(31) } })
+      await expect(resolveSettings(raw, { secret })).rejects.toThrow('setting master_secret (SYNC_MASTER_SECRET) has 31 characters, too few to be safe')
+    }
+    const rotated = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite://:memory:', SYNC_MASTER_SECRET: long, SYNC_PREVIOUS_MASTER_SECRETS: `${long},secret0` } })
+    await expect(resolveSettings(rotated)).rejects.toThrow('a secret in previous_master_secrets (SYNC_PREVIOUS_MASTER_SECRETS) has 7 characters')
+    const raw = await loadSettings({ env: { SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite://:memory:', SYNC_MASTER_SECRET: long } })
+    expect((await resolveSettings(raw)).master_secret).toBe(long)
   })
 
   test('commands that do not sign tokens run without master_secret on PostgreSQL', async () => {

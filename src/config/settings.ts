@@ -36,6 +36,7 @@ export interface Settings extends Omit<RawSettings, 'master_secret' | 'public_ur
  * generated once and kept in a file beside the database.
  */
 export async function resolveSettings(raw: RawSettings, options: { secret?: SecretNeed } = {}): Promise<Settings> {
+  refuseShortSecrets(raw)
   const storageLocation = databaseLocation('syncstorage.database_url', raw.syncstorage.database_url)
   if (raw.tokenserver.database_url) databaseLocation('tokenserver.database_url', raw.tokenserver.database_url)
   const publicUrl = raw.public_url ?? derivedPublicUrl(raw.host, raw.port)
@@ -105,6 +106,14 @@ async function resolveMasterSecret(raw: RawSettings, storage: DatabaseLocation, 
   }
   if (storage.path === ':memory:') return { value: randomSecret(), source: 'generated' }
   const file = secretFileOf(storage.path)
+  const secret = await secretFromFile(file, need)
+  if (secret.source === 'stored' && need === 'create') {
+    refuseShortSecret(`the master secret in ${file}`, secret.value, `delete ${file} for a new one to be generated, or write`)
+  }
+  return secret
+}
+
+async function secretFromFile(file: string, need: SecretNeed): Promise<ResolvedSecret> {
   try {
     const stored = Bun.file(file)
     if (await stored.exists()) return { value: (await stored.text()).trim(), source: 'stored', file }
@@ -143,6 +152,30 @@ async function createSecretFile(file: string): Promise<string> {
 
 const randomSecret = () => randomBytes(32).toString('hex')
 
+/** 32 characters: 128 random bits written in hex. */
+const MIN_SECRET_LENGTH = 32
+
+/**
+ * Every token carries an HMAC keyed from the master secret, so anyone who holds one token can
+ * test guesses of the secret offline: a short one is refused. Only tokens derive from it and
+ * they live an hour, so replacing it loses nothing: Firefox fetches a new token.
+ */
+function refuseShortSecrets(raw: RawSettings): void {
+  if (raw.master_secret !== undefined) refuseShortSecret('setting master_secret (SYNC_MASTER_SECRET)', raw.master_secret, 'set it to')
+  for (const previous of raw.previous_master_secrets) {
+    refuseShortSecret('a secret in previous_master_secrets (SYNC_PREVIOUS_MASTER_SECRETS)', previous, 'remove it (Firefox replaces the tokens it signed); secrets need')
+  }
+}
+
+function refuseShortSecret(what: string, secret: string, fix: string): void {
+  if (secret.length >= MIN_SECRET_LENGTH) return
+  throw new ConfigError(
+    `${what} has ${secret.length} characters, too few to be safe (anyone holding a token can guess it offline). ` +
+      `Fix: ${fix} at least ${MIN_SECRET_LENGTH} random characters, e.g. the output of \`openssl rand -hex 32\`; ` +
+      'this loses no data: Firefox just fetches a new token',
+  )
+}
+
 const SYSTEM_FOLDER = /^(var|srv|opt|home|data|tmp|etc|usr|mnt|media|root)\//
 
 /**
@@ -161,12 +194,6 @@ export function settingWarnings(raw: RawSettings, cwd = process.cwd()): string[]
           `For /${relative} write sqlite:////${relative} (four slashes), as in syncstorage-rs`,
       )
     }
-  }
-  if (raw.master_secret !== undefined && raw.master_secret.length < 16) {
-    warnings.push(
-      `master_secret is only ${raw.master_secret.length} characters: tokens signed with it can be guessed; ` +
-        'use at least 32 random characters (`openssl rand -hex 32`)',
-    )
   }
   if (raw.public_url === undefined && (raw.host === '0.0.0.0' || raw.host === '::')) {
     warnings.push(

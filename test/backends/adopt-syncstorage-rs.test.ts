@@ -43,7 +43,7 @@ async function loadFixture(url: string): Promise<void> {
 }
 
 const settingsTree = (url: string) => ({
-  master_secret: 'adopted',
+  master_secret: 'the adopted deployment secret, long enough',
   syncstorage: { database_url: url, run_migrations: false },
   tokenserver: {
     enabled: true,

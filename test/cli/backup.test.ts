@@ -169,7 +169,7 @@ describe('syncserver backup (SQLite)', () => {
       ['spanner://projects/p/instances/i/databases/d', 'gcloud spanner backups'],
     ] as const
     for (const [url, tool] of cases) {
-      const result = await syncserver(['backup', join(dir, 'never.db')], { SYNC_SYNCSTORAGE__DATABASE_URL: url, SYNC_MASTER_SECRET: 's' }, dir)
+      const result = await syncserver(['backup', join(dir, 'never.db')], { SYNC_SYNCSTORAGE__DATABASE_URL: url, SYNC_MASTER_SECRET: 's'.repeat(32) }, dir)
       expect({ url, code: result.code }).toEqual({ url, code: 1 })
       expect(result.stderr).toContain(tool)
     }

@@ -91,7 +91,7 @@ describe('compiled binary dist/syncserver', () => {
     const cwd = emptyDir()
     const ports = [await freePort(), await freePort()]
     for (const port of ports) {
-      const env = cleanEnv({ SYNC_PORT: String(port), SYNC_MASTER_SECRET: 'two processes', SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:///shared.db' })
+      const env = cleanEnv({ SYNC_PORT: String(port), SYNC_MASTER_SECRET: 'the secret of two processes, long enough', SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:///shared.db' })
       children.push(Bun.spawn([BINARY], { cwd, env, stdout: 'ignore', stderr: 'ignore' }))
       await waitFor(`http://127.0.0.1:${port}/__lbheartbeat__`, Date.now() + 10_000)
     }

@@ -52,7 +52,7 @@ describe('config and doctor', () => {
 
   test('config prints each setting with its source, hides secrets and writes nothing', async () => {
     const file = configFile(
-      `port = 9000\nmaster_secret = "do not print me"\n[syncstorage]\ndatabase_url = "postgres://sync:hunter2@db.example/sync"\n[tokenserver]\nfxa_metrics_hash_secret = "nor me"\n`,
+      `port = 9000\nmaster_secret = "do not print me, however long I am"\n[syncstorage]\ndatabase_url = "postgres://sync:hunter2@db.example/sync"\n[tokenserver]\nfxa_metrics_hash_secret = "nor me"\n`,
     )
     expect(await run(configCommand, '--config', file, '--host', '::1')).toBe(0)
     const output = printed()

@@ -193,7 +193,7 @@ describe('first hour with dist/syncserver', () => {
     }
 
     test('an unopenable SQLite path', async () => {
-      const message = await refused({ SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:////etc/hostname/sync.db', SYNC_MASTER_SECRET: 'a secret that is long enough' })
+      const message = await refused({ SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:////etc/hostname/sync.db', SYNC_MASTER_SECRET: 'a secret that is long enough to be safe' })
       expect(message).toContain('cannot open the storage database sqlite:////etc/hostname/sync.db = file /etc/hostname/sync.db')
       expect(message).toContain('(setting syncstorage.database_url, SYNC_SYNCSTORAGE__DATABASE_URL)')
       expect(message).toContain('Fix: /etc/hostname cannot be a folder here')
@@ -204,7 +204,7 @@ describe('first hour with dist/syncserver', () => {
       const started = await start(emptyDir(), {
         SYNC_PORT: String(await freePort()),
         SYNC_SYNCSTORAGE__DATABASE_URL: 'mysql://sync:hunter2@127.0.0.1:1/sync',
-        SYNC_MASTER_SECRET: 'a secret that is long enough',
+        SYNC_MASTER_SECRET: 'a secret that is long enough to be safe',
         SYNC_TOKENSERVER__ENABLED: 'false',
       })
       try {
@@ -219,6 +219,20 @@ describe('first hour with dist/syncserver', () => {
       }
     })
 
+    test('a master secret too short to be safe stops the start, naming the setting and the fix; nothing is written', async () => {
+      const cwd = emptyDir()
+      for (const secret of ['x', 'secret0', 'y'.repeat(31)]) {
+        const message = await refused({ SYNC_MASTER_SECRET: secret }, cwd)
+        expect(message).toContain(`setting master_secret (SYNC_MASTER_SECRET) has ${secret.length} characters, too few to be safe`)
+        expect(message).toContain('`openssl rand -hex 32`')
+        if (secret.length > 1) expect(message).not.toContain(secret)
+      }
+      expect(readdirSync(cwd)).toEqual([])
+      const stored = emptyDir()
+      writeFileSync(join(stored, 'syncserver.db.secret'), 'short\n')
+      expect(await refused({}, stored)).toContain(`the master secret in ${stored}/syncserver.db.secret has 5 characters`)
+    })
+
     test('a URL of no accepted form (mysql:/x) is refused before anything opens', async () => {
       const message = await refused({ SYNC_SYNCSTORAGE__DATABASE_URL: 'mysql:/x' })
       expect(message).toContain('invalid setting syncstorage.database_url (SYNC_SYNCSTORAGE__DATABASE_URL)')
@@ -226,7 +240,7 @@ describe('first hour with dist/syncserver', () => {
 
     test.skipIf(postgresBackend === undefined)('a missing PostgreSQL database gets a createdb hint; a tokenserver one is named as such', async () => {
       const missing = 'postgres://postgres@127.0.0.1:5432/syncserver_no_such_database'
-      const storage = await refused({ SYNC_SYNCSTORAGE__DATABASE_URL: missing, SYNC_MASTER_SECRET: 'a secret that is long enough' })
+      const storage = await refused({ SYNC_SYNCSTORAGE__DATABASE_URL: missing, SYNC_MASTER_SECRET: 'a secret that is long enough to be safe' })
       expect(storage).toContain('cannot open the storage database')
       expect(storage).toContain('Fix: create it: createdb -h 127.0.0.1 -U postgres syncserver_no_such_database')
       const tokenserver = await refused({ SYNC_TOKENSERVER__DATABASE_URL: missing })
@@ -235,7 +249,7 @@ describe('first hour with dist/syncserver', () => {
     })
 
     test.skipIf(postgresBackend === undefined)('an unknown PostgreSQL role is named with how to fix it', async () => {
-      const message = await refused({ SYNC_SYNCSTORAGE__DATABASE_URL: 'postgres://no_such_role@127.0.0.1:5432/postgres', SYNC_MASTER_SECRET: 'a secret that is long enough' })
+      const message = await refused({ SYNC_SYNCSTORAGE__DATABASE_URL: 'postgres://no_such_role@127.0.0.1:5432/postgres', SYNC_MASTER_SECRET: 'a secret that is long enough to be safe' })
       expect(message).toContain('the user no_such_role cannot sign in')
     })
 

@@ -10,8 +10,8 @@ import { serverForSuite } from '../support/server.ts'
 import { SyncClient } from '../support/sync-client.ts'
 import { harnessPerTest } from '../tokenserver/harness.ts'
 
-const NEWEST = 'the secret of this year'
-const PREVIOUS = 'the secret of last year'
+const NEWEST = 'the secret of this year, long enough'
+const PREVIOUS = 'the secret of last year, long enough'
 const RETIRED = 'the secret of two years ago'
 const ROTATED = { master_secret: NEWEST, previous_master_secrets: [PREVIOUS] }
 

@@ -7,13 +7,15 @@ import { SyncClient } from '../support/sync-client.ts'
  * Two servers on one database, as a load balancer sees two processes: each has its own pool,
  * caches and clock reads, and one user's requests alternate between them.
  */
+const SHARED_SECRET = 'the secret both servers share, long enough'
+
 describe.each(backends)('two servers on one $name database', (backend) => {
   let first: TestServer
   let second: TestServer
   beforeAll(async () => {
     const url = await backend.freshDatabaseUrl()
-    first = await startTestServer(url, { master_secret: 'shared secret' })
-    second = await startTestServer(url, { master_secret: 'shared secret' })
+    first = await startTestServer(url, { master_secret: SHARED_SECRET })
+    second = await startTestServer(url, { master_secret: SHARED_SECRET })
   })
   afterAll(async () => {
     await first.stop()
@@ -23,7 +25,7 @@ describe.each(backends)('two servers on one $name database', (backend) => {
   /** The same user (same token) talking to either server. */
   const clients = () => {
     const a = first.client()
-    const b = new SyncClient(second.url, 'shared secret', a.uid)
+    const b = new SyncClient(second.url, SHARED_SECRET, a.uid)
     return [a, b] as const
   }
 

@@ -20,7 +20,7 @@ export class RestartableServer {
   static async start(backend: TestBackend): Promise<RestartableServer> {
     const databaseUrl = await backend.freshDatabaseUrl()
     const settings = {
-      master_secret: `model-${backend.name}-secret`,
+      master_secret: `model-${backend.name}-secret, long enough to be safe`,
       syncstorage: { limits: { max_post_records, max_post_bytes, max_record_payload_bytes, max_total_records } },
     }
     return new RestartableServer(backend.name, databaseUrl, settings, await startTestServer(databaseUrl, settings))

@@ -24,7 +24,7 @@ describe.skipIf(!available)('linux-arm64 release binary under qemu-user', () => 
   let binary = ''
   let server: ServerProcess | undefined
   const emulated = (...args: string[]) => [QEMU as string, '-L', ARM64_SYSROOT, binary, ...args]
-  const env = { SYNC_SYNCSTORAGE__DATABASE_URL: `sqlite:///${join(dir, 'sync.db')}`, SYNC_MASTER_SECRET: 'arm64 smoke test secret' }
+  const env = { SYNC_SYNCSTORAGE__DATABASE_URL: `sqlite:///${join(dir, 'sync.db')}`, SYNC_MASTER_SECRET: 'the arm64 smoke test secret, long enough' }
 
   beforeAll(async () => {
     binary = (await buildTarget('linux-arm64', dir)).file

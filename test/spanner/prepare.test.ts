@@ -88,7 +88,7 @@ describe.skipIf(backendNamed('spanner') === undefined)('prepare-spanner on the e
   test('serve with Spanner storage and no tokenserver database stops at start, naming the setting', async () => {
     const result = await syncserver(['serve'], {
       ...(await spannerEnv(newDatabaseUrl())),
-      SYNC_MASTER_SECRET: 'secret',
+      SYNC_MASTER_SECRET: 'a secret for the Spanner tests, long enough',
       SYNC_PORT: String(await freePort()),
     })
     expect(result.code).toBe(1)
@@ -153,7 +153,7 @@ describe('the Spanner backend when Spanner does not answer', () => {
     const result = await syncserver(['serve'], {
       SYNC_SYNCSTORAGE__DATABASE_URL: 'spanner://projects/p/instances/inst/databases/db',
       SYNC_SYNCSTORAGE__SPANNER_EMULATOR_HOST: `127.0.0.1:${await freePort()}`,
-      SYNC_MASTER_SECRET: 'secret',
+      SYNC_MASTER_SECRET: 'a secret for the Spanner tests, long enough',
       SYNC_TOKENSERVER__ENABLED: 'false',
       SYNC_PORT: String(await freePort()),
     })

@@ -17,7 +17,7 @@ import { createTokenserverApi, type TokenserverApiDeps } from '../../src/tokense
 import { OLDSYNC_SCOPE } from '../../src/tokenserver/verify.ts'
 import type { TestBackend } from '../support/backends.ts'
 
-export const MASTER_SECRET = 'secret0'
+export const MASTER_SECRET = 'secret0 of the tokenserver tests, long enough'
 export const EMAIL_DOMAIN = 'api-accounts.stage.mozaws.net'
 export const NODE_URL = 'https://node.example.com'
 /** Nothing listens here: a test that reaches FxA without meaning to fails fast, offline. */

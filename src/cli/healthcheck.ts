@@ -36,9 +36,15 @@ async function localOrigin(input: CommandInput): Promise<string> {
  * and `--host` makes the check follow however the server was started.
  */
 export async function servingProcessInput(cmdline = '/proc/1/cmdline'): Promise<CommandInput | undefined> {
-  const file = Bun.file(cmdline)
-  if (!(await file.exists())) return undefined
-  const [program = '', ...args] = (await file.text()).split('\0').filter((arg) => arg !== '')
+  // Not Bun.file: it reads as many bytes as stat reports, and a /proc file reports none.
+  const { readFileSync } = await import('node:fs')
+  let text: string
+  try {
+    text = readFileSync(cmdline, 'utf8')
+  } catch {
+    return undefined
+  }
+  const [program = '', ...args] = text.split('\0').filter((arg) => arg !== '')
   if (!/(^|\/)syncserver[^/]*$/.test(program)) return undefined
   try {
     return parseArgs(args[0] === 'serve' ? args.slice(1) : args, [CONFIG_OPTION, ...SETTING_FLAGS])

@@ -6,7 +6,7 @@ import { buildCommit } from '../../src/build-info.ts'
 import { healthcheckCommand, servingProcessInput } from '../../src/cli/healthcheck.ts'
 import { parseArgs } from '../../src/cli/command.ts'
 import { loadConfiguration } from '../../src/config/load.ts'
-import { ROOT } from '../support/binary.ts'
+import { BINARY, ROOT, buildBinary, cleanEnv } from '../support/binary.ts'
 
 /**
  * The container image (issue 12, finding 6). No Docker engine runs here, so the Dockerfile is
@@ -89,5 +89,22 @@ describe('healthcheck follows the configuration', () => {
     }
     writeFileSync(cmdline, ['/sbin/init', ''].join('\0'))
     expect(await servingProcessInput(cmdline)).toBeUndefined()
+  })
+
+  test("reads a live process's /proc/<pid>/cmdline (whose size stat reports as 0)", async () => {
+    await buildBinary()
+    writeFileSync(join(dir, 'c.toml'), 'port = 0\n[syncstorage]\ndatabase_url = "sqlite://:memory:"\n[tokenserver]\nenabled = false\n')
+    const child = Bun.spawn([BINARY, 'serve', '--config', join(dir, 'c.toml'), '--port', '0'], { env: cleanEnv(), stdout: 'ignore', stderr: 'ignore' })
+    try {
+      let input: Awaited<ReturnType<typeof servingProcessInput>>
+      for (let tries = 0; tries < 100 && input === undefined; tries++) {
+        await Bun.sleep(20)
+        input = await servingProcessInput(`/proc/${child.pid}/cmdline`)
+      }
+      expect(input?.options).toEqual({ config: join(dir, 'c.toml'), port: '0' })
+    } finally {
+      child.kill()
+      await child.exited
+    }
   })
 })

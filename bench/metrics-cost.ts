@@ -40,17 +40,18 @@ const configurations: { label: string; env: Record<string, string> }[] = [
 ]
 
 const sqlite = engines.sqlite()
+const SECRET = 'the metrics-cost bench secret, long enough'
 const servers: { label: string; server: RunningProcess; drop(): Promise<void>; perRequest: number[]; versusOff: number[] }[] = []
 for (const { label, env } of configurations) {
   const database = await sqlite.freshDatabase()
-  const started = await startSyncServer({ binary, command, databaseUrl: database.url, masterSecret: 'the metrics-cost bench secret, long enough', env: { ...env, SYNC_WORKERS: '1', SYNC_SYNCSTORAGE__PURGE_TTL_INTERVAL: '0' } })
+  const started = await startSyncServer({ binary, command, databaseUrl: database.url, masterSecret: SECRET, env: { ...env, SYNC_WORKERS: '1', SYNC_SYNCSTORAGE__PURGE_TTL_INTERVAL: '0' } })
   if (!started.ok) throw new Error(`${label}: ${started.reason}`)
   servers.push({ label, server: started.server, drop: database.drop, perRequest: [], versusOff: [] })
 }
 
 /** A realistic cheap pair: the info/collections poll every sync starts with, and one record PUT. */
 async function round(url: string): Promise<number> {
-  const users = makeUsers(url, 'metrics-cost', 1, CONCURRENCY)
+  const users = makeUsers(url, SECRET, 1, CONCURRENCY)
   let sent = 0
   await Promise.all(
     users.map(async (user) => {

@@ -89,13 +89,14 @@ describe('compiled binary dist/syncserver', () => {
 
   test('two processes on one SQLite file serve one user alternately, a batch spanning both', async () => {
     const cwd = emptyDir()
+    const secret = 'the secret of two processes, long enough'
     const ports = [await freePort(), await freePort()]
     for (const port of ports) {
-      const env = cleanEnv({ SYNC_PORT: String(port), SYNC_MASTER_SECRET: 'the secret of two processes, long enough', SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:///shared.db' })
+      const env = cleanEnv({ SYNC_PORT: String(port), SYNC_MASTER_SECRET: secret, SYNC_SYNCSTORAGE__DATABASE_URL: 'sqlite:///shared.db' })
       children.push(Bun.spawn([BINARY], { cwd, env, stdout: 'ignore', stderr: 'ignore' }))
       await waitFor(`http://127.0.0.1:${port}/__lbheartbeat__`, Date.now() + 10_000)
     }
-    const [a, b] = ports.map((port) => new SyncClient(`http://127.0.0.1:${port}`, 'two processes', 77)) as [SyncClient, SyncClient]
+    const [a, b] = ports.map((port) => new SyncClient(`http://127.0.0.1:${port}`, secret, 77)) as [SyncClient, SyncClient]
     const created = await a.post('/storage/history?batch=true', [{ id: 'r1', payload: 'one' }])
     const { batch } = (await created.json()) as { batch: string }
     expect((await b.post(`/storage/history?batch=${batch}`, [{ id: 'r2', payload: 'two' }])).status).toBe(202)

@@ -1,7 +1,10 @@
 import { openingDatabase } from '../config/database-errors.ts'
 import type { Settings } from '../config/settings.ts'
 import { openStorage } from '../db/open.ts'
+import { spannerOptions } from '../db/spanner/settings.ts'
 import type { UserRecord } from '../db/tokenserver-types.ts'
+import type { StorageBackend, StorageUser } from '../db/types.ts'
+import { storageUserOf } from '../tokenserver/fxa-kid.ts'
 import { CONFIG_OPTION, UsageError, type Command, type CommandInput } from './command.ts'
 import {
   AdminError,
@@ -86,7 +89,7 @@ interface StoredData {
 function userRow(user: UserRecord, stored: StoredData | undefined) {
   return {
     uid: user.uid,
-    fxa_uid: user.email.slice(0, user.email.lastIndexOf('@')),
+    fxa_uid: user.email.slice(0, user.email.indexOf('@')),
     email: user.email,
     node: user.node,
     last_seen: stored?.lastSeen ?? null,
@@ -102,19 +105,19 @@ function userRow(user: UserRecord, stored: StoredData | undefined) {
 
 /**
  * What each current user keeps in this server's storage database. Users on other nodes, or a
- * storage database this command cannot open (a tokenserver-only host), show nothing.
+ * storage database this command cannot open (a tokenserver-only host), show nothing; so does a
+ * row whose client state is not hex, whose Spanner key cannot be derived.
  */
 async function storedData(settings: Settings, users: readonly UserRecord[]): Promise<Map<number, StoredData>> {
   const result = new Map<number, StoredData>()
   const current = users.filter((user) => user.replacedAt === null)
   if (!settings.syncstorage.enabled || current.length === 0) return result
-  const { syncstorage } = settings
-  const storage = await openingDatabase('syncstorage.database_url', syncstorage.database_url, () =>
-    openStorage(syncstorage.database_url, { runMigrations: syncstorage.run_migrations }),
-  )
+  const storage = await openConfiguredStorage(settings)
   try {
     for (const user of current) {
-      const data = await storage.withTransaction({ user: { uid: user.uid, fxaUid: '', fxaKid: '' }, mode: 'read' }, async (tx) => ({
+      const owner = storageKey(user)
+      if (owner === undefined) continue
+      const data = await storage.withTransaction({ user: owner, mode: 'read' }, async (tx) => ({
         lastSeen: (await tx.storageTimestamp()) || null,
         records: [...(await tx.collectionCounts()).values()].reduce((sum, count) => sum + count, 0),
         bytes: await tx.storageUsage(),
@@ -127,6 +130,23 @@ async function storedData(settings: Settings, users: readonly UserRecord[]): Pro
   return result
 }
 
+/** The row's storage key on every engine (uid; fxa_uid and fxa_kid), or undefined for a row without one. */
+function storageKey(user: UserRecord): StorageUser | undefined {
+  try {
+    return storageUserOf(user)
+  } catch {
+    return undefined
+  }
+}
+
+/** The storage database as `serve` opens it (a Spanner one with its emulator and routing settings). */
+function openConfiguredStorage(settings: Settings): Promise<StorageBackend> {
+  const { syncstorage } = settings
+  return openingDatabase('syncstorage.database_url', syncstorage.database_url, () =>
+    openStorage(syncstorage.database_url, { runMigrations: syncstorage.run_migrations, spanner: spannerOptions(syncstorage) }),
+  )
+}
+
 /**
  * Deletes the stored data of every uid the account has had, then marks its rows replaced: the
  * next token request allocates a new uid, and the client uploads afresh (tokenserver.md §12.3).
@@ -136,14 +156,14 @@ async function deleteData(context: AdminContext, input: CommandInput): Promise<n
   const rows = await context.db.listUsers({ service: context.service, email })
   if (rows.length === 0) throw new AdminError(`no user ${email}; \`users list\` shows them`)
   const uids = [...new Set(rows.map((row) => row.uid))]
-  const { syncstorage } = context.settings
-  const storage = await openingDatabase('syncstorage.database_url', syncstorage.database_url, () =>
-    openStorage(syncstorage.database_url, { runMigrations: syncstorage.run_migrations }),
-  )
+  const owners = rows.map((row) => {
+    const owner = storageKey(row)
+    if (owner === undefined) throw new AdminError(`uid ${row.uid} has client_state "${row.clientState}", which is not hex: its storage key cannot be derived`)
+    return owner
+  })
+  const storage = await openConfiguredStorage(context.settings)
   try {
-    for (const uid of uids) {
-      await storage.withTransaction({ user: { uid, fxaUid: '', fxaKid: '' }, mode: 'wipe' }, (tx) => tx.deleteStorage())
-    }
+    for (const owner of owners) await storage.withTransaction({ user: owner, mode: 'wipe' }, (tx) => tx.deleteStorage())
   } finally {
     await storage.close()
   }

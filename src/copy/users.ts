@@ -1,6 +1,6 @@
 import type { StorageKeying, StoredUser, TokenserverCopyEndpoint } from '../db/copy-types.ts'
 import type { StorageUser } from '../db/types.ts'
-import { formatFxaKid } from '../tokenserver/fxa-kid.ts'
+import { storageUserOf } from '../tokenserver/fxa-kid.ts'
 
 /** A storage user that has no counterpart on the other side, and why. */
 export interface UnmappedUser {
@@ -12,12 +12,6 @@ export interface UnmappedUser {
 export const describeUser = (user: StorageUser, keying: StorageKeying): string =>
   keying === 'uid' ? `uid ${user.uid}` : `fxa_uid ${user.fxaUid} fxa_kid ${user.fxaKid}`
 
-/** The token's fxa_uid and fxa_kid of a tokenserver row (the email is `<fxa_uid>@<fxa_email_domain>`). */
-function fxaKeyOf(row: StoredUser): StorageUser {
-  const at = row.email.indexOf('@')
-  return { uid: row.uid, fxaUid: at < 0 ? row.email : row.email.slice(0, at), fxaKid: formatFxaKid(row.keysChangedAt, row.generation, row.clientState) }
-}
-
 /**
  * Of the rows that give one (fxa_uid, fxa_kid), the one whose storage that key holds: the
  * current row, else the newest. Several rows share a key when a user was moved to another node
@@ -26,7 +20,7 @@ function fxaKeyOf(row: StoredUser): StorageUser {
 function owner(rows: StoredUser[], fxaKid: string): StoredUser | undefined {
   const matching = rows.filter((row) => {
     try {
-      return fxaKeyOf(row).fxaKid === fxaKid
+      return storageUserOf(row).fxaKid === fxaKid
     } catch {
       return false
     }
@@ -60,7 +54,7 @@ export class UserMap {
     if (row?.uid !== user.uid) return { user: named, reason: 'no tokenserver user has this uid' }
     let key: StorageUser
     try {
-      key = fxaKeyOf(row)
+      key = storageUserOf(row)
     } catch {
       return { user: named, reason: `the tokenserver row's client_state "${row.clientState}" is not hex` }
     }

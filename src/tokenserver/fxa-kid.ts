@@ -1,3 +1,5 @@
+import type { StorageUser } from '../db/types.ts'
+import type { UserRecord } from '../db/tokenserver-types.ts'
 import { SyncError } from '../errors.ts'
 
 const HEX_BYTES = /^(?:[0-9a-fA-F]{2})*$/
@@ -11,6 +13,20 @@ const KID_DIGITS = 13
 export function formatFxaKid(keysChangedAt: bigint | null, generation: bigint, clientState: string): string {
   if (!HEX_BYTES.test(clientState)) throw new SyncError('tokenInternal', 'client state is not hex')
   return `${zeroPad(keysChangedAt ?? generation)}-${Buffer.from(clientState, 'hex').toString('base64url')}`
+}
+
+/**
+ * Whose storage a tokenserver row's tokens reach: the SQL engines key it by the row's uid,
+ * Spanner by the token's fxa_uid (the email before `@<fxa_email_domain>`) and fxa_kid.
+ * @throws SyncError('tokenInternal') when the row's client state is not hex.
+ */
+export function storageUserOf(row: Pick<UserRecord, 'uid' | 'email' | 'keysChangedAt' | 'generation' | 'clientState'>): StorageUser {
+  const at = row.email.indexOf('@')
+  return {
+    uid: row.uid,
+    fxaUid: at < 0 ? row.email : row.email.slice(0, at),
+    fxaKid: formatFxaKid(row.keysChangedAt, row.generation, row.clientState),
+  }
 }
 
 /** Like Rust's `{:013}`: the sign counts towards the width. */

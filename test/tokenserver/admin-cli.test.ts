@@ -7,6 +7,9 @@ import { nodesCommand } from '../../src/cli/nodes.ts'
 import { usersCommand } from '../../src/cli/users.ts'
 import { openStorage, openTokenserverDb } from '../../src/db/open.ts'
 import { SYNC_SERVICE, type TokenserverDb } from '../../src/db/tokenserver-types.ts'
+import type { StorageUser } from '../../src/db/types.ts'
+import { backends, openTestStorage } from '../support/backends.ts'
+import { emulatorHost } from '../support/spanner-emulator.ts'
 import { EMAIL_DOMAIN, emailOf, newFxaUid } from './harness.ts'
 
 /** `syncserver nodes …` and `syncserver users …` against a SQLite file named in a config file. */
@@ -199,4 +202,79 @@ describe('admin commands', () => {
       expect(await run(usersCommand, 'delete-data')).toBe(2)
     })
   })
+})
+
+/**
+ * `users list` and `users delete-data` reach each user's storage as its tokens do: by uid on the
+ * SQL engines, by the token's fxa_uid and fxa_kid on Spanner (tokenserver rows on SQLite beside it).
+ */
+describe.each(backends)('users list and delete-data on $name storage', (backend) => {
+  let configFile: string
+  let storageUrl: string
+  let tokenserverUrl: string
+  let stdout: Mock<typeof console.log>
+
+  beforeEach(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'syncserver-admin-'))
+    storageUrl = await backend.freshDatabaseUrl()
+    tokenserverUrl = backend.tokenserverDatabaseUrl === undefined ? storageUrl : await backend.tokenserverDatabaseUrl()
+    const emulator = storageUrl.startsWith('spanner:') ? `spanner_emulator_host = "${await emulatorHost()}"\n` : ''
+    configFile = join(dir, 'syncserver.toml')
+    writeFileSync(
+      configFile,
+      `[syncstorage]\ndatabase_url = "${storageUrl}"\n${emulator}[tokenserver]\ndatabase_url = "${tokenserverUrl}"\nfxa_email_domain = "${EMAIL_DOMAIN}"\n`,
+    )
+    stdout = spyOn(console, 'log').mockImplementation(() => {})
+  })
+  afterEach(() => stdout.mockRestore())
+
+  const run = (...argv: string[]) => usersCommand.run(parseArgs(['--config', configFile, ...argv], usersCommand.options))
+
+  /** Two signed-up users (keys_changed_at 1234, client state aaaa) and the storage keys their tokens carry. */
+  async function signUpTwo(): Promise<[StorageUser, StorageUser]> {
+    const db = await openTokenserverDb(tokenserverUrl, { runMigrations: true })
+    try {
+      const service = (await db.serviceId(SYNC_SERVICE)) as number
+      await db.insertNode({ service, node: 'https://sync.example.com', available: 10, currentLoad: 0, capacity: 10, downed: false, backoff: false })
+      const signUp = async (): Promise<StorageUser> => {
+        const fxaUid = newFxaUid()
+        const values = { service, email: emailOf(fxaUid), clientState: 'aaaa', keysChangedAt: 1234n, createdAt: BigInt(Date.now()) }
+        const { uid } = await db.allocateUser({ ...values, generation: 5678n }, { releaseRate: 0.1 })
+        // tokenserver.md §10: keys_changed_at to 13 digits, '-', the client state in base64url.
+        return { uid, fxaUid, fxaKid: '0000000001234-qqo' }
+      }
+      return [await signUp(), await signUp()]
+    } finally {
+      await db.close()
+    }
+  }
+
+  async function store(user: StorageUser, payloads: string[]): Promise<void> {
+    const storage = await openTestStorage(storageUrl)
+    try {
+      await storage.withTransaction({ user, mode: 'write', collection: 'tabs' }, (tx) => tx.putBsos(payloads.map((payload, i) => ({ id: `r${i}`, payload }))))
+    } finally {
+      await storage.close()
+    }
+  }
+
+  test("list counts each user's own records and bytes; delete-data wipes them", async () => {
+    const [one, two] = await signUpTwo()
+    await store(one, ['xyz', 'hello'])
+    await store(two, ['a', 'b', 'c'])
+    expect(await run('list', '--json')).toBe(0)
+    const listed = JSON.parse(String(stdout.mock.calls.at(-1)?.[0])) as { uid: number; records: number; bytes: number }[]
+    expect(listed.map(({ uid, records, bytes }) => ({ uid, records, bytes })).sort((a, b) => a.uid - b.uid)).toEqual([
+      { uid: one.uid, records: 2, bytes: 8 },
+      { uid: two.uid, records: 3, bytes: 3 },
+    ])
+    expect(await run('delete-data', one.fxaUid)).toBe(0)
+    const storage = await openTestStorage(storageUrl)
+    try {
+      const left = (user: StorageUser) => storage.withTransaction({ user, mode: 'read' }, (tx) => tx.storageUsage())
+      expect([await left(one), await left(two)]).toEqual([0, 3])
+    } finally {
+      await storage.close()
+    }
+  }, 60_000)
 })

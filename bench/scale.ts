@@ -1,10 +1,13 @@
 /**
  * `bun run bench --scale`: per-user operations as the data of other users grows (issue #11).
  * Seeds 1×, 10× and 100× stored data (10, 100, 1,000 users × 5,000 records: 5 M at the top) with
- * bulk SQL, restarts the server on each size, and times the same operations for the same users
- * with one sequential client, plus the database's size on disk. On demand only (it writes
- * gigabytes and takes long); never in CI. PostgreSQL runs on a private instance made for the run
- * (the shared one must not be filled). Results go to bench/results/scale.md and scale.json.
+ * bulk SQL, one database per size, and times the same operations for the same users with one
+ * sequential client, plus the database's size on disk. The sizes are measured in rounds, one
+ * server start per size and round, so that a ratio compares figures taken a minute apart: on
+ * this shared machine the same request's median moves by 2× between minutes, and sizes measured
+ * minutes apart (before and after a long seed) showed that noise as growth. On demand only (it
+ * writes gigabytes and takes long); never in CI. PostgreSQL runs on a private instance made for
+ * the run (the shared one must not be filled). Results go to bench/results/scale.md and scale.json.
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -27,16 +30,26 @@ const TABS = 100
 const SIZES = (process.env.BENCH_SCALE_USERS ?? '10,100,1000').split(',').map(Number)
 /** The users whose operations are timed at every size: the first ones seeded. */
 const MEASURED = Math.min(10, SIZES[0] ?? 10)
+/** Rounds over all sizes; each ratio is the median of the rounds' ratios. */
+const ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 3)
 const MINUTE = 60_000
 const PAYLOAD = 'x'.repeat(450)
 
 interface OperationFigure {
-  /** Median milliseconds per request, one request at a time. */
+  /** Median milliseconds per request, one request at a time, over every round. */
   medianMs: number
   p90Ms: number
   /** Server CPU per request, µs. */
   serverCpuUs: number
   samples: number
+  /** Each round's median (ms), in round order: ratios pair them round by round. */
+  roundMedians: number[]
+}
+
+/** One round's timings of one operation at one size. */
+interface RoundSample {
+  times: number[]
+  serverCpuSeconds: number
 }
 
 interface SizeFigures {
@@ -55,11 +68,16 @@ interface EngineScale {
 
 /** A database that can be seeded in bulk and measured through the server. */
 interface ScaleDatabase {
-  label: string
   url: string
   /** Adds users [from, to) with their records. */
   seed(from: number, to: number, now: number): Promise<void>
   diskBytes(): Promise<number>
+}
+
+/** Where the databases of one engine live: one per size, all removed by `close`. */
+interface ScaleEngine {
+  label: string
+  database(name: string): Promise<ScaleDatabase>
   close(): Promise<void>
 }
 
@@ -73,13 +91,13 @@ export async function runScale(binary: string, engines: readonly string[]): Prom
       results.push({ engine, sizes: [], skipped: 'not measured at scale (SQLite and PostgreSQL are the issue #11 targets)' })
       continue
     }
-    const database = engine === 'sqlite' ? sqliteScaleDatabase() : await privatePostgres()
+    const scaleEngine = engine === 'sqlite' ? sqliteScaleEngine() : await privatePostgres()
     try {
-      results.push({ engine: database.label, sizes: await measureSizes(database, binary, secret) })
+      results.push({ engine: scaleEngine.label, sizes: await measureSizes(scaleEngine, binary, secret) })
     } catch (error) {
-      results.push({ engine: database.label, sizes: [], skipped: `failed: ${error instanceof Error ? error.message : String(error)}` })
+      results.push({ engine: scaleEngine.label, sizes: [], skipped: `failed: ${error instanceof Error ? error.message : String(error)}` })
     } finally {
-      await database.close()
+      await scaleEngine.close()
     }
   }
   const markdown = renderScale(results)
@@ -91,24 +109,52 @@ export async function runScale(binary: string, engines: readonly string[]): Prom
   return 0
 }
 
-async function measureSizes(database: ScaleDatabase, binary: string, secret: string): Promise<SizeFigures[]> {
-  const sizes: SizeFigures[] = []
-  // The server creates the schema; the seed then writes straight into its tables.
-  await withServer(binary, database.url, secret, async () => undefined)
+async function measureSizes(engine: ScaleEngine, binary: string, secret: string): Promise<SizeFigures[]> {
   const now = Date.now()
-  let seeded = 0
+  const seeded: { users: number; database: ScaleDatabase; seedSeconds: number; diskMB: number }[] = []
   for (const users of SIZES) {
+    const database = await engine.database(`scale_${users}`)
+    // The server creates the schema; the seed then writes straight into its tables.
+    await withServer(binary, database.url, secret, async () => undefined)
     const started = performance.now()
-    log(`${database.label}: seeding users ${seeded + 1}–${users}`)
-    await database.seed(seeded + 1, users + 1, now)
+    log(`${engine.label}: seeding ${users} users`)
+    await database.seed(1, users + 1, now)
     const seedSeconds = (performance.now() - started) / 1000
-    seeded = users
     const diskMB = (await database.diskBytes()) / 1e6
-    log(`${database.label}: ${users * RECORDS_PER_USER} records, ${diskMB.toFixed(0)} MB; measuring`)
-    const operations = await withServer(binary, database.url, secret, (server) => measureOperations(server, secret, now, sizes.length))
-    sizes.push({ users, records: users * RECORDS_PER_USER, seedSeconds, diskMB, operations })
+    log(`${engine.label}: ${users * RECORDS_PER_USER} records, ${diskMB.toFixed(0)} MB`)
+    seeded.push({ users, database, seedSeconds, diskMB })
   }
-  return sizes
+  const samples = seeded.map(() => new Map<string, RoundSample[]>())
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [index, size] of seeded.entries()) {
+      log(`${engine.label}: round ${round + 1} of ${ROUNDS}, ${size.users} users`)
+      const operations = await withServer(binary, size.database.url, secret, (server) => measureOperations(server, secret, now, round))
+      for (const [name, sample] of Object.entries(operations)) {
+        const list = samples[index]?.get(name) ?? []
+        list.push(sample)
+        samples[index]?.set(name, list)
+      }
+    }
+  }
+  return seeded.map((size, index) => ({
+    users: size.users,
+    records: size.users * RECORDS_PER_USER,
+    seedSeconds: size.seedSeconds,
+    diskMB: size.diskMB,
+    operations: Object.fromEntries([...(samples[index] ?? new Map<string, RoundSample[]>())].map(([name, rounds]) => [name, operationFigure(rounds)])),
+  }))
+}
+
+function operationFigure(rounds: readonly RoundSample[]): OperationFigure {
+  const times = rounds.flatMap((round) => round.times).sort((a, b) => a - b)
+  const cpuSeconds = rounds.reduce((sum, round) => sum + round.serverCpuSeconds, 0)
+  return {
+    medianMs: median(times),
+    p90Ms: times[Math.floor(times.length * 0.9)] ?? 0,
+    serverCpuUs: (cpuSeconds * 1e6) / Math.max(times.length, 1),
+    samples: times.length,
+    roundMedians: rounds.map((round) => median(round.times)),
+  }
 }
 
 async function withServer<T>(binary: string, url: string, secret: string, work: (server: RunningProcess) => Promise<T>): Promise<T> {
@@ -125,12 +171,12 @@ async function withServer<T>(binary: string, url: string, secret: string, work: 
  * The timed operations, each for the measured users in turn. `round` keeps the POSTs of one size
  * on records the earlier sizes did not touch, and DELETE on a collection each user still has.
  */
-async function measureOperations(server: RunningProcess, secret: string, seededAt: number, round: number): Promise<Record<string, OperationFigure>> {
+async function measureOperations(server: RunningProcess, secret: string, seededAt: number, round: number): Promise<Record<string, RoundSample>> {
   const users = makeUsers(server.url, secret, 1, MEASURED)
   // An incremental sync: the records of the last 50 minutes (≈ 50 of them).
   const newer = ((seededAt - 50 * MINUTE) / 1000).toFixed(2)
   const post = JSON.stringify(Array.from({ length: 100 }, (_, i) => ({ id: `post${round}_${String(i).padStart(3, '0')}`, payload: PAYLOAD })))
-  const figures: Record<string, OperationFigure> = {}
+  const figures: Record<string, RoundSample> = {}
   const plan: [string, number, (user: SyncUser, i: number) => Promise<{ status: number }>][] = [
     ['GET info/collections', 200, (user) => user.send('GET', '/info/collections')],
     ['GET history?newer=…&full=1 (≈ 50 records)', 100, (user) => user.send('GET', `/storage/history?full=1&newer=${newer}`)],
@@ -155,23 +201,26 @@ async function measureOperations(server: RunningProcess, secret: string, seededA
       if (response.status >= 300) throw new Error(`${name} answered ${response.status}`)
     }
     const seconds = (performance.now() - started) / 1000
-    const cpu = window.stop()
-    times.sort((a, b) => a - b)
-    figures[name] = {
-      medianMs: median(times),
-      p90Ms: times[Math.floor(times.length * 0.9)] ?? 0,
-      serverCpuUs: ((cpu.serverCores ?? 0) * seconds * 1e6) / count,
-      samples: count,
-    }
+    figures[name] = { times, serverCpuSeconds: (window.stop().serverCores ?? 0) * seconds }
   }
   return figures
 }
 
-function sqliteScaleDatabase(): ScaleDatabase {
+function sqliteScaleEngine(): ScaleEngine {
   const dir = mkdtempSync(join(tmpdir(), 'syncbench-scale-'))
-  const path = join(dir, 'sync.db')
   return {
     label: 'SQLite',
+    async database(name) {
+      return sqliteScaleDatabase(join(dir, `${name}.db`))
+    },
+    async close() {
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+function sqliteScaleDatabase(path: string): ScaleDatabase {
+  return {
     url: `sqlite:///${path}`,
     async seed(from, to, now) {
       const db = new Database(path)
@@ -209,14 +258,11 @@ function sqliteScaleDatabase(): ScaleDatabase {
         }
       }, 0)
     },
-    async close() {
-      rmSync(dir, { recursive: true, force: true })
-    },
   }
 }
 
 /** A PostgreSQL instance of our own (initdb in a temporary directory, a free port), removed after. */
-async function privatePostgres(): Promise<ScaleDatabase> {
+async function privatePostgres(): Promise<ScaleEngine> {
   const bin = pgBin()
   const dir = mkdtempSync(join(tmpdir(), 'syncbench-pg-'))
   chownSync(dir, 101, 104)
@@ -228,10 +274,27 @@ async function privatePostgres(): Promise<ScaleDatabase> {
   const port = freePort()
   asPostgres([join(bin, 'initdb'), '-D', data, '-A', 'trust', '-U', 'postgres'])
   asPostgres([join(bin, 'pg_ctl'), '-D', data, '-l', join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, 'start'])
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`
-  const sql = postgres(url, { max: 1, onnotice: () => {} })
+  const server = `postgres://postgres@127.0.0.1:${port}`
+  const admin = postgres(`${server}/postgres`, { max: 1, onnotice: () => {} })
+  const clients: postgres.Sql[] = []
   return {
     label: 'PostgreSQL',
+    async database(name) {
+      await admin.unsafe(`CREATE DATABASE ${name}`)
+      const sql = postgres(`${server}/${name}`, { max: 1, onnotice: () => {} })
+      clients.push(sql)
+      return postgresScaleDatabase(`${server}/${name}`, sql)
+    },
+    async close() {
+      await Promise.all([admin, ...clients].map((sql) => sql.end({ timeout: 5 })))
+      spawnSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), '-D', data, '-m', 'fast', '-w', 'stop'])
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+function postgresScaleDatabase(url: string, sql: postgres.Sql): ScaleDatabase {
+  return {
     url,
     async seed(from, to, now) {
       const ids = await sql`SELECT collection_id, name FROM collections WHERE name IN ('history', 'tabs')`
@@ -257,11 +320,6 @@ async function privatePostgres(): Promise<ScaleDatabase> {
       const [row] = await sql`SELECT pg_database_size(current_database()) AS bytes`
       return Number(row?.bytes ?? 0)
     },
-    async close() {
-      await sql.end({ timeout: 5 })
-      spawnSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), '-D', data, '-m', 'fast', '-w', 'stop'])
-      rmSync(dir, { recursive: true, force: true })
-    },
   }
 }
 
@@ -271,13 +329,22 @@ function pgBin(): string {
   return `/usr/lib/postgresql/${versions[0]}/bin`
 }
 
+/** The top size's median over the first size's, round by round (figures taken a minute apart). */
+function roundRatios(first: OperationFigure | undefined, last: OperationFigure | undefined): number[] {
+  if (first === undefined || last === undefined) return []
+  return first.roundMedians.flatMap((base, round) => {
+    const top = last.roundMedians[round]
+    return top === undefined || base <= 0 ? [] : [top / base]
+  })
+}
+
 function renderScale(results: readonly EngineScale[]): string {
   const lines = [
     '# syncserver at scale (`bun run bench --scale`)',
     '',
     `${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} · users × ${RECORDS_PER_USER.toLocaleString('en-US')} records (450 B payloads), seeded with bulk SQL; ` +
-      `the same ${MEASURED} users timed at every size, one request at a time (median / p90 ms, server CPU per request). ` +
-      'Target: every operation at 100× within 1.5× of its 1× median.',
+      `the same ${MEASURED} users timed at every size, one request at a time, in ${ROUNDS} rounds over the sizes (median / p90 ms of all rounds, server CPU per request). ` +
+      'Target: every operation at 100× within 1.5× of its 1× median. The ratio is the median of the rounds\' ratios (their range in brackets): each pairs figures taken a minute apart.',
   ]
   for (const result of results) {
     lines.push('', `## ${result.engine}`)
@@ -293,10 +360,10 @@ function renderScale(results: readonly EngineScale[]): string {
         const f = s.operations[name]
         return f === undefined ? 'n/a' : `${f.medianMs.toFixed(2)} / ${f.p90Ms.toFixed(2)} ms, ${f.serverCpuUs.toFixed(0)} µs CPU`
       })
-      const first = result.sizes[0]?.operations[name]?.medianMs
-      const last = result.sizes.at(-1)?.operations[name]?.medianMs
-      const ratio = first === undefined || last === undefined ? undefined : last / first
-      lines.push(`| ${name} | ${cells.join(' | ')} | ${ratio === undefined ? 'n/a' : `${ratio.toFixed(2)}×`} | ${ratio === undefined ? '–' : ratio <= 1.5 ? 'yes' : '**no**'} |`)
+      const ratios = roundRatios(result.sizes[0]?.operations[name], result.sizes.at(-1)?.operations[name])
+      const ratio = ratios.length === 0 ? undefined : median(ratios)
+      const shown = ratio === undefined ? 'n/a' : `${ratio.toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`
+      lines.push(`| ${name} | ${cells.join(' | ')} | ${shown} | ${ratio === undefined ? '–' : ratio <= 1.5 ? 'yes' : '**no**'} |`)
     }
     lines.push(`| size on disk | ${result.sizes.map((s) => `${s.diskMB.toFixed(0)} MB`).join(' | ')} | | |`)
     lines.push(`| seed time (bulk SQL) | ${result.sizes.map((s) => `${s.seedSeconds.toFixed(0)} s`).join(' | ')} | | |`)

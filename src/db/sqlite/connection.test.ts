@@ -2,8 +2,11 @@ import { afterEach, expect, test } from 'bun:test'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Database } from 'bun:sqlite'
 import { parseSettings } from '../../config/load.ts'
-import { SqliteConnection } from './connection.ts'
+import { embeddedMigrations } from '../migrations/embed.ts'
+import { migrateOrRefuse } from '../migrations/require.ts'
+import { SqliteConnection, sqliteMigrationTarget } from './connection.ts'
 
 const PRAGMA_VALUES = { off: 0, normal: 1, full: 2, extra: 3 } as const
 
@@ -21,5 +24,42 @@ test('syncstorage.sqlite_synchronous defaults to full and is applied to the conn
     const row = connection.client.query('PRAGMA synchronous').get() as { synchronous: number }
     connection.close()
     expect(row.synchronous).toBe(PRAGMA_VALUES[level])
+  }
+})
+
+const newDatabasePath = () => join(mkdtempSync(join(tmpdir(), 'syncserver-new-')), 'sync.db')
+const tablesOf = (path: string): string[] => {
+  const db = new Database(path, { readonly: true })
+  try {
+    return (db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((row) => row.name)
+  } finally {
+    db.close()
+  }
+}
+
+test('a new file becomes a WAL database at the configured durability, with its schema and migration bookkeeping', async () => {
+  const path = newDatabasePath()
+  const connection = SqliteConnection.shared(path)
+  try {
+    expect(connection.client.query('PRAGMA journal_mode').values()).toEqual([['wal']])
+    expect(connection.client.query('PRAGMA synchronous').values()).toEqual([[PRAGMA_VALUES.full]])
+    const migrations = embeddedMigrations('sqlite')
+    await migrateOrRefuse('storage', sqliteMigrationTarget(connection), migrations, true)
+    expect(tablesOf(path)).toContain('__drizzle_migrations')
+    expect(tablesOf(path)).toContain('bso')
+    expect(await sqliteMigrationTarget(connection).appliedHashes()).toEqual(new Set(migrations.map((migration) => migration.hash)))
+  } finally {
+    connection.close()
+  }
+})
+
+test('a start that refuses to migrate a new database writes no table into it', async () => {
+  const path = newDatabasePath()
+  const connection = SqliteConnection.shared(path)
+  try {
+    await expect(migrateOrRefuse('storage', sqliteMigrationTarget(connection), embeddedMigrations('sqlite'), false)).rejects.toThrow('pending migration')
+    expect(tablesOf(path)).toEqual([])
+  } finally {
+    connection.close()
   }
 })

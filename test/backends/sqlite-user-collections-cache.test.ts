@@ -108,6 +108,28 @@ describe('SQLite user-collections cache', () => {
     }
   })
 
+  test('a read served from the cache that then queries the database sees one snapshot, even when another connection commits in between', async () => {
+    // info/collection_counts: the storage timestamp (a cache hit, before any transaction) and
+    // then the counts (a query). A commit between the two must not pair an old X-Last-Modified
+    // with new counts: the read runs again, wholly on the new data.
+    const who = user()
+    await write(who, 'bookmarks', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))
+    const before = await timestamps(who)
+    const later = before.storage + 60_000
+    let runs = 0
+    const seen = await storage.withTransaction({ user: who, mode: 'read' }, async (tx) => {
+      runs++
+      const storageTimestamp = await tx.storageTimestamp()
+      if (runs === 1) {
+        otherProcess.run('UPDATE user_collections SET last_modified = ? WHERE userid = ?', [later, who.uid])
+        otherProcess.run("INSERT INTO bso (userid, collection, id, payload, modified) SELECT userid, collection, 'b', 'y', ? FROM user_collections WHERE userid = ?", [later, who.uid])
+      }
+      return { storageTimestamp, counts: await tx.collectionCounts() }
+    })
+    expect(runs).toBe(2)
+    expect(seen).toEqual({ storageTimestamp: later, counts: new Map([['bookmarks', 2]]) })
+  })
+
   test("another connection's deletion of the user is seen by the next read", async () => {
     const who = user()
     await write(who, 'bookmarks', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))

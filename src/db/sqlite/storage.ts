@@ -24,6 +24,12 @@ import { UserCollectionsCache, type UserCollections } from './user-collections-c
 const NO_LOWER_BOUND = -1
 const NO_UPPER_BOUND = Number.MAX_SAFE_INTEGER
 
+/**
+ * Thrown inside a deferred read whose cache hit, served before its transaction began, is no
+ * longer what the transaction sees (another process committed in between): the read runs again.
+ */
+const SNAPSHOT_MOVED = new Error('the snapshot moved under a deferred read')
+
 /** Drizzle types bun:sqlite's `run()` as void; it returns the statement's change count. */
 const changes = (result: unknown): number => (result as { changes: number }).changes
 
@@ -59,36 +65,44 @@ export class SqliteStorage implements StorageBackend {
   }
 
   withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
-    return guardTransaction(request.mode, () => this.connection.exclusive(async () => {
-      const client = this.connection.client
-      try {
-        if (request.mode === 'read') this.begin.read()
-        else this.begin.write()
-      } catch (error) {
-        throw translateLockError(error, 'conflict')
-      }
-      try {
-        const { tx, collection } = await this.open(request)
-        const result = await work(tx)
-        if (this.options.quotaTotals && request.mode === 'write') tx.refreshTotals()
-        this.begin.commit()
-        this.collectionIds.committed(collection)
-        return result
-      } catch (error) {
-        if (client.inTransaction) this.begin.rollback()
-        throw translateLockError(error, 'conflict')
-      } finally {
-        if (request.mode !== 'read') this.userCollections.forget(request.user.uid)
-      }
-    }))
+    return guardTransaction(request.mode, () => this.connection.exclusive(() => this.run(request, work, request.mode === 'read')))
   }
 
-  private async open(request: TransactionRequest): Promise<{ tx: SqliteTx; collection?: ResolvedCollection }> {
+  /**
+   * A read is `deferred`: its transaction begins at its first statement, so one answered from
+   * the user-collections cache (info/collections of a user whose data did not change) takes no
+   * BEGIN and COMMIT, only the cache's version check.
+   */
+  private async run<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>, deferred: boolean): Promise<T> {
+    const client = this.connection.client
+    try {
+      if (request.mode !== 'read') this.begin.write()
+      else if (!deferred) this.begin.read()
+    } catch (error) {
+      throw translateLockError(error, 'conflict')
+    }
+    try {
+      const { tx, collection } = await this.open(request, deferred ? this.begin.read : undefined)
+      const result = await work(tx)
+      if (this.options.quotaTotals && request.mode === 'write') tx.refreshTotals()
+      if (client.inTransaction) this.begin.commit()
+      this.collectionIds.committed(collection)
+      return result
+    } catch (error) {
+      if (client.inTransaction) this.begin.rollback()
+      if (error === SNAPSHOT_MOVED) return this.run(request, work, false)
+      throw translateLockError(error, 'conflict')
+    } finally {
+      if (request.mode !== 'read') this.userCollections.forget(request.user.uid)
+    }
+  }
+
+  private async open(request: TransactionRequest, beginRead?: () => void): Promise<{ tx: SqliteTx; collection?: ResolvedCollection }> {
     const { user } = request
     if (request.mode === 'wipe') return { tx: new SqliteTx(this.statements, user, undefined, nowMillis()) }
     if (request.mode === 'read') {
       const id = request.collection === undefined ? undefined : await this.collectionIds.find(request.collection, this.collectionRows)
-      return { tx: new SqliteTx(this.statements, user, id, nowMillis(), this.userCollections) }
+      return { tx: new SqliteTx(this.statements, user, id, nowMillis(), this.userCollections, beginRead) }
     }
     const collection = await this.collectionIds.resolve(request.collection, this.collectionRows)
     const timestamp = await this.writeTimestamp(user.uid, collection.id)
@@ -126,14 +140,29 @@ class SqliteTx implements StorageTx {
   private snapshot: UserCollections | undefined
 
   constructor(
-    private readonly statements: Statements,
+    private readonly allStatements: Statements,
     user: StorageUser,
     private readonly collectionId: number | undefined,
     readonly timestamp: Millis,
     /** Read transactions only: writes change the rows they would cache. */
     private readonly cache?: UserCollectionsCache,
+    /** A deferred read's BEGIN, run before its first statement (then cleared). */
+    private pendingBegin?: () => void,
   ) {
     this.uid = user.uid
+  }
+
+  /** Every statement goes through here, so a deferred read is in its transaction before the first. */
+  private get statements(): Statements {
+    const begin = this.pendingBegin
+    if (begin !== undefined) {
+      this.pendingBegin = undefined
+      begin()
+      // A cache hit served before the transaction must be what the transaction sees (the same
+      // entry, still valid at its data_version), or the request would mix two snapshots.
+      if (this.snapshot !== undefined && this.cache?.get(this.uid) !== this.snapshot) throw SNAPSHOT_MOVED
+    }
+    return this.allStatements
   }
 
   /** The write lock was taken on a known collection; reads may name an unknown one. */
@@ -181,11 +210,13 @@ class SqliteTx implements StorageTx {
   private userCollections(): UserCollections {
     if (this.cache === undefined) return this.readUserCollections()
     if (this.snapshot === undefined) {
-      this.snapshot = this.cache.get(this.uid)
-      if (this.snapshot === undefined) {
-        this.snapshot = this.readUserCollections()
-        this.cache.set(this.uid, this.snapshot)
-      }
+      // Before a deferred read's transaction, the version check is a read of its own. A miss then
+      // reads the rows in the transaction, at a snapshot at least as new as that check, and an
+      // entry newer than the version it is filed under is only cleared sooner.
+      const cached = this.cache.get(this.uid)
+      const rows = cached ?? this.readUserCollections()
+      if (cached === undefined) this.cache.set(this.uid, rows)
+      this.snapshot = rows
     }
     return this.snapshot
   }

@@ -19,8 +19,9 @@ const CAPACITY = 10_000
  *
  * An entry is valid until this process writes for its user (`forget`, called after every write
  * transaction) or any other connection commits to the file: `PRAGMA data_version` then moves,
- * while it never moves for this connection's own commits. Both are checked inside the read
- * transaction that uses the entry, so a hit is as fresh as a query in that transaction.
+ * while it never moves for this connection's own commits. The version is checked by the read
+ * that uses the entry, inside its transaction or, before one begins, as a read of its own, so a
+ * hit is as fresh as a query at that point.
  */
 export class UserCollectionsCache {
   // One per connection, not per backend: data_version does not move for commits made through
@@ -44,7 +45,7 @@ export class UserCollectionsCache {
     this.#dataVersion = connection.client.prepare('PRAGMA data_version')
   }
 
-  /** Must run inside a read transaction. */
+  /** Inside a read transaction, or outside any (the version check is then a read of its own). */
   get(uid: number): UserCollections | undefined {
     const version = this.#dataVersion.values()[0]?.[0]
     if (version !== this.#seenVersion) {
@@ -54,7 +55,7 @@ export class UserCollectionsCache {
     return this.#entries.get(uid)
   }
 
-  /** Must run in the read transaction that called `get` and read `rows`. */
+  /** `rows` must be read after the `get` that missed, in the same read or transaction. */
   set(uid: number, rows: UserCollections): void {
     this.#entries.set(uid, rows)
   }

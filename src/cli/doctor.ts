@@ -1,6 +1,7 @@
 import { explainDatabaseError, type DatabaseSetting } from '../config/database-errors.ts'
 import { resolveSettings, type Settings } from '../config/settings.ts'
 import { openStorage, openTokenserverDb } from '../db/open.ts'
+import { spannerOptions } from '../db/spanner/settings.ts'
 import { SYNC_SERVICE } from '../db/tokenserver-types.ts'
 import { parseDatabaseUrl } from '../db/url.ts'
 import { describeDatabase } from './banner.ts'
@@ -95,7 +96,9 @@ async function checkDatabase(
 
 function checkStorage(settings: Settings): Promise<Finding> {
   const { database_url: url, run_migrations: runMigrations } = settings.syncstorage
-  return checkDatabase('syncstorage.database_url', url, runMigrations, () => openStorage(url, { runMigrations: false }))
+  return checkDatabase('syncstorage.database_url', url, runMigrations, () =>
+    openStorage(url, { runMigrations: false, spanner: spannerOptions(settings.syncstorage) }),
+  )
 }
 
 async function checkTokenserver(settings: Settings): Promise<Finding[]> {

@@ -10,7 +10,9 @@ import { resolveSettings } from '../../src/config/settings.ts'
 import { openTokenserverDb } from '../../src/db/open.ts'
 import { SYNC_SERVICE } from '../../src/db/tokenserver-types.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
+import { backendNamed } from '../support/backends.ts'
 import { freePort } from '../support/binary.ts'
+import { emulatorHost } from '../support/spanner-emulator.ts'
 
 /** `syncserver config` and `syncserver doctor` (issue 12, finding 6), run in-process. */
 describe('config and doctor', () => {
@@ -109,6 +111,13 @@ describe('config and doctor', () => {
     expect(await run(doctorCommand, '--config', file)).toBe(1)
     expect(printed()).toContain('fix: run `syncserver migrate`')
   })
+
+  test.skipIf(backendNamed('spanner') === undefined)('doctor opens Spanner storage with its settings (the emulator here)', async () => {
+    const url = await backendNamed('spanner')!.freshDatabaseUrl()
+    const file = configFile(`master_secret = "${'s'.repeat(32)}"\n[syncstorage]\ndatabase_url = "${url}"\nspanner_emulator_host = "${await emulatorHost()}"\n[tokenserver]\nenabled = false\n`)
+    await run(doctorCommand, '--config', file)
+    expect(printed()).toMatch(/^ok {4}storage database: .* answers/m)
+  }, 30_000)
 
   test('doctor reports a settings error as a failure', async () => {
     expect(await run(doctorCommand, '--config', configFile('prot = 9\n'))).toBe(1)

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { dbCeilingConcurrency, dbCeilingName, helloOperation } from './ceilings.ts'
+import { dbCeilingConcurrency, dbCeilingName, helloOperation, scenarioConcurrency } from './ceilings.ts'
 import type { BenchEngine, FreshDatabase } from './engines.ts'
 import { LoadSeries, runLoad, type Operation } from './load.ts'
 import { mixPopulation, runMixLevel, type MixLevel } from './mix.ts'
@@ -31,6 +31,7 @@ const toMB = (mib: number | undefined) => (mib === undefined ? undefined : mib *
  */
 export async function benchEngine(engine: BenchEngine, ctx: BackendContext): Promise<BackendReport> {
   const report: BackendReport = { engine: engine.name, label: engine.label, scenarios: [], targets: [] }
+  if (engine.caveat !== undefined) report.caveat = engine.caveat
   const unreachable = await engine.unreachable()
   if (unreachable !== undefined) return { ...report, skipped: unreachable }
 
@@ -40,7 +41,7 @@ export async function benchEngine(engine: BenchEngine, ctx: BackendContext): Pro
   const cleanups: (() => Promise<void>)[] = [() => database.drop()]
   try {
     log(`${engine.label}: starting ${ctx.binary}`)
-    const first = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, masterSecret: secret })
+    const first = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, env: database.env, masterSecret: secret })
     if (!first.ok) return { ...report, skipped: `the server refused ${redact(database.url)}: ${first.reason}` }
     let server: RunningProcess | undefined = first.server
     cleanups.unshift(async () => void (await server?.stop()))
@@ -73,7 +74,8 @@ export async function benchEngine(engine: BenchEngine, ctx: BackendContext): Pro
     const restartMs = await restartSamples(ctx, database, secret, profile.starts.restart)
     report.startup = { freshMs, restartMs, shutdownMs: shutdown.ms, shutdownKilled: shutdown.killed }
 
-    report.mixWorkers2 = await mixWithTwoWorkers(engine, ctx, secret, memory)
+    if (engine.singleWriter === undefined) report.mixWorkers2 = await mixWithTwoWorkers(engine, ctx, secret, memory)
+    else report.mixWorkers2Skipped = engine.singleWriter
     await defaultWorkersFigures(engine, ctx, secret, report)
 
     log(`${engine.label}: tokenserver`)
@@ -116,7 +118,7 @@ async function mixWithTwoWorkers(engine: BenchEngine, ctx: BackendContext, secre
   const database = await engine.freshDatabase()
   try {
     ctx.log(`${engine.label}: mix with workers = 2`)
-    const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, masterSecret: secret, workers: 2 })
+    const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, env: database.env, masterSecret: secret, workers: 2 })
     if (!started.ok) throw new Error(`server with workers = 2 did not start: ${started.reason}`)
     try {
       // Ready means the first worker answers; give the second time to join.
@@ -137,7 +139,7 @@ async function mixWithTwoWorkers(engine: BenchEngine, ctx: BackendContext, secre
 async function defaultWorkersFigures(engine: BenchEngine, ctx: BackendContext, secret: string, report: BackendReport): Promise<void> {
   const database = await engine.freshDatabase()
   try {
-    const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, masterSecret: secret, workers: 'default' })
+    const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, env: database.env, masterSecret: secret, workers: 'default' })
     if (!started.ok) throw new Error(`server with the default workers did not start: ${started.reason}`)
     try {
       // The first worker answers before the others have started; wait for them too.
@@ -172,7 +174,8 @@ async function measureScenarios(
   ctx: BackendContext,
 ): Promise<{ reports: ScenarioReport[]; httpCeiling: NonNullable<BackendReport['httpCeiling']> }> {
   const { profile, log } = ctx
-  const { concurrency, trials } = profile.scenario
+  const { trials } = profile.scenario
+  const concurrency = scenarioConcurrency(engine, profile)
   const trialBounds = { maxOps: Math.ceil(profile.scenario.maxOps / trials), maxMs: profile.scenario.maxMs / trials }
   const dbConcurrency = dbCeilingConcurrency(engine, profile)
 
@@ -237,7 +240,7 @@ async function startupSamples(engine: BenchEngine, ctx: BackendContext, secret: 
   for (let i = 0; i < count; i++) {
     const database = await engine.freshDatabase()
     try {
-      samples.push(await timeStart(ctx, database.url, secret))
+      samples.push(await timeStart(ctx, database, secret))
     } finally {
       await database.drop()
     }
@@ -248,12 +251,12 @@ async function startupSamples(engine: BenchEngine, ctx: BackendContext, secret: 
 /** Starts on the database the mix and scenarios filled: what an operator's restart looks like. */
 async function restartSamples(ctx: BackendContext, database: FreshDatabase, secret: string, count: number): Promise<number[]> {
   const samples: number[] = []
-  for (let i = 0; i < count; i++) samples.push(await timeStart(ctx, database.url, secret))
+  for (let i = 0; i < count; i++) samples.push(await timeStart(ctx, database, secret))
   return samples
 }
 
-async function timeStart(ctx: BackendContext, databaseUrl: string, secret: string): Promise<number> {
-  const started = await startSyncServer({ binary: ctx.binary, databaseUrl, masterSecret: secret })
+async function timeStart(ctx: BackendContext, database: FreshDatabase, secret: string): Promise<number> {
+  const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, env: database.env, masterSecret: secret })
   if (!started.ok) throw new Error(`server failed to start: ${started.reason}`)
   const stopped = await started.server.stop()
   if (stopped.killed) ctx.log(`the server ignored SIGTERM for ${(stopped.ms / 1000).toFixed(0)} s and was killed`)
@@ -273,7 +276,7 @@ async function tokenserverScenario(engine: BenchEngine, ctx: BackendContext, sec
   const accounts = fxa.accounts(profile.tokenserverAccounts)
   const database = await engine.freshDatabase()
   try {
-    const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, masterSecret: secret, env: fxa.env })
+    const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, masterSecret: secret, env: { ...database.env, ...fxa.env } })
     if (!started.ok) return { ...base, reason: `server with the tokenserver enabled did not start: ${started.reason}` }
     const server = started.server
     try {

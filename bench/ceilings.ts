@@ -15,12 +15,16 @@ export function helloOperation(helloUrl: string): Operation {
   return async () => (await (users[next++ % users.length] as SyncUser).send('GET', '/info/collections')).status
 }
 
+/** Clients of an engine's storage scenarios: the profile's, unless the engine sets fewer. */
+export const scenarioConcurrency = (engine: BenchEngine, profile: Profile): number =>
+  engine.scenarioConcurrency ?? profile.scenario.concurrency
+
 /**
  * SQLite's ceiling runs at concurrency 1: bun:sqlite is synchronous on one connection, so more
  * workers would only take turns. Network engines run at the scenario concurrency over a pool.
  */
 export const dbCeilingConcurrency = (engine: BenchEngine, profile: Profile): number =>
-  engine.name === 'sqlite' ? 1 : profile.scenario.concurrency
+  engine.name === 'sqlite' ? 1 : scenarioConcurrency(engine, profile)
 
 export function dbCeilingName(engine: BenchEngine, id: WorkloadId): string {
   const work = id === 'get-1000' ? 'SELECT + serialise' : id === 'info-collections' ? 'reads + serialise' : 'upserts'

@@ -54,9 +54,17 @@ export class SyncUser {
     return { status: response.status, text: response.body === undefined ? '' : Buffer.from(response.body).toString('utf8') }
   }
 
-  /** Like `send`, but a status other than `expected` is an error (for seeding, not for measuring). */
+  /**
+   * Like `send`, but a status other than `expected` is an error (for seeding, not for measuring).
+   * A 503 (a conflict the server designed, e.g. a transaction the Spanner emulator aborted) is
+   * sent again a few times, as clients retry it.
+   */
   async expect(expected: number, method: string, path: string, body?: string): Promise<string> {
-    const response = await this.send(method, path, { body, keepBody: true })
+    let response = await this.send(method, path, { body, keepBody: true })
+    for (let retry = 1; response.status === 503 && expected !== 503 && retry <= 4; retry++) {
+      await Bun.sleep(50 * retry)
+      response = await this.send(method, path, { body, keepBody: true })
+    }
     if (response.status !== expected) {
       throw new Error(`${method} ${path} answered ${response.status}, expected ${expected}: ${response.text?.slice(0, 200)}`)
     }

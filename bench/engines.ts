@@ -5,14 +5,18 @@ import mysql from 'mysql2/promise'
 import postgres from 'postgres'
 import { openMysqlCeiling } from './ceiling-mysql.ts'
 import { openPostgresCeiling } from './ceiling-postgres.ts'
+import { openSpannerCeiling } from './ceiling-spanner.ts'
 import { openSqliteCeiling } from './ceiling-sqlite.ts'
 import type { DbCeiling } from './ceiling-types.ts'
+import { emulatorHost, emulatorUnavailable, freshSpannerDatabaseUrl } from '../test/support/spanner-emulator.ts'
 
-export type EngineName = 'sqlite' | 'postgres' | 'mysql'
+export type EngineName = 'sqlite' | 'postgres' | 'mysql' | 'spanner'
 
 /** A database made for one purpose (a server start, a ceiling), removed by `drop`. */
 export interface FreshDatabase {
   url: string
+  /** SYNC_* settings a server needs besides the URL to use this database. */
+  env?: Record<string, string>
   drop(): Promise<void>
 }
 
@@ -24,18 +28,27 @@ export interface BenchEngine {
   unreachable(): Promise<string | undefined>
   freshDatabase(): Promise<FreshDatabase>
   openCeiling(concurrency: number): Promise<{ ceiling: DbCeiling; database: FreshDatabase }>
+  /** Printed with the engine's figures when they need a caveat (e.g. an emulator's). */
+  caveat?: string
+  /** Why `workers = 2` is not measured on this engine, if it is not. */
+  singleWriter?: string
+  /** Clients of the storage scenarios and their ceilings, when fewer than the profile's. */
+  scenarioConcurrency?: number
 }
 
 let sequence = 0
 const scratchName = () => `syncbench_${process.pid}_${Date.now().toString(36)}_${sequence++}`
 
-/** SQLite: a fresh file in a temporary directory per database, removed with it. */
+/** A fresh SQLite file in a temporary directory, removed with it. */
+const freshSqlite = (): FreshDatabase & { path: string } => {
+  const dir = mkdtempSync(join(tmpdir(), 'syncbench-'))
+  const path = join(dir, 'sync.db')
+  return { url: `sqlite:///${path}`, path, drop: async () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+/** SQLite: a fresh file per database. */
 function sqliteEngine(): BenchEngine {
-  const fresh = (): FreshDatabase & { path: string } => {
-    const dir = mkdtempSync(join(tmpdir(), 'syncbench-'))
-    const path = join(dir, 'sync.db')
-    return { url: `sqlite:///${path}`, path, drop: async () => rmSync(dir, { recursive: true, force: true }) }
-  }
+  const fresh = freshSqlite
   return {
     name: 'sqlite',
     label: 'SQLite',
@@ -136,6 +149,45 @@ function mysqlEngine(): BenchEngine {
   }
 }
 
+/**
+ * Spanner on a Cloud Spanner emulator this process starts on free ports (the tests' one,
+ * test/support/spanner-emulator.ts, stopped at exit), a database prepared with schema.ddl per
+ * use. The emulator keeps everything in memory and dies with the benchmark, so `drop` only
+ * removes the SQLite tokenserver database that stays beside Spanner storage (as in
+ * syncstorage-rs). Its figures are the emulator's, not production Spanner's.
+ */
+function spannerEngine(): BenchEngine {
+  const fresh = async (): Promise<FreshDatabase> => {
+    const [url, host] = [await freshSpannerDatabaseUrl(), await emulatorHost()]
+    const tokenserver = freshSqlite()
+    return {
+      url,
+      env: { SYNC_SYNCSTORAGE__SPANNER_EMULATOR_HOST: host, SYNC_TOKENSERVER__DATABASE_URL: tokenserver.url },
+      drop: tokenserver.drop,
+    }
+  }
+  return {
+    name: 'spanner',
+    label: 'Spanner emulator',
+    caveat:
+      'These are figures of the Cloud Spanner emulator (in memory, on this machine), not of production Spanner: ' +
+      'no network round trips to Google, no replication, and one read-write transaction at a time for the whole emulator, ' +
+      'so the server (and its ceiling) queue writes one behind the other while reads run concurrently; the storage scenarios ' +
+      'therefore run with 2 concurrent clients here, not 8. They compare the server ' +
+      'with its raw-driver ceiling on the same emulator; they say nothing of Spanner latency or write concurrency in production.',
+    // Writes queue one behind the other: more clients would only lengthen the queue (and each
+    // latency) without adding throughput; two still overlap a read with a write.
+    scenarioConcurrency: 2,
+    singleWriter: 'not measured: the emulator runs one read-write transaction at a time, so a second process only adds aborted (503) writes',
+    unreachable: async () => emulatorUnavailable(),
+    freshDatabase: fresh,
+    async openCeiling(concurrency) {
+      const database = await fresh()
+      return { ceiling: await openSpannerCeiling(database.url, await emulatorHost(), concurrency), database }
+    },
+  }
+}
+
 async function probe(connect: () => Promise<void>, url: string): Promise<string | undefined> {
   try {
     await connect()
@@ -151,4 +203,5 @@ export const engines: Record<EngineName, () => BenchEngine> = {
   sqlite: sqliteEngine,
   postgres: postgresEngine,
   mysql: mysqlEngine,
+  spanner: spannerEngine,
 }

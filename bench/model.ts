@@ -24,6 +24,8 @@ export interface BackendReport {
   skipped?: string
   /** Set when measuring this engine broke part-way. */
   failed?: string
+  /** What the figures are not (e.g. an emulator's figures are not production's). */
+  caveat?: string
   /** Bare Bun.serve hello-world at the scenario concurrency, interleaved with GET info/collections. */
   httpCeiling?: LoadResult & { cpu: CpuWindow; trialRates: number[] }
   startup?: {
@@ -37,6 +39,8 @@ export interface BackendReport {
   mix?: MixLevel[]
   /** The same mix against `workers = 2`. */
   mixWorkers2?: MixLevel[]
+  /** Why the workers = 2 mix was not run on this engine. */
+  mixWorkers2Skipped?: string
   /** `serve` with `workers` unset (one per CPU): processes including the supervisor, start, idle memory of them all (PSS: shared pages counted once). */
   defaultWorkers?: { processes: number; readyMs: number; idleTotalMB?: number }
   scenarios: ScenarioReport[]

@@ -25,6 +25,7 @@ export function renderMarkdown(report: RunReport): string {
 function renderBackend(backend: BackendReport, binaryBytes?: number): string[] {
   if (backend.skipped !== undefined) return [`## ${backend.label}: skipped`, '', backend.skipped]
   const lines = [`## ${backend.label}`]
+  if (backend.caveat !== undefined) lines.push('', `**${backend.caveat}**`)
   if (backend.failed !== undefined) lines.push('', `**Benchmark failed:** \`${backend.failed.split('\n')[0]}\``)
   const hello = backend.httpCeiling
   if (hello !== undefined) {
@@ -50,6 +51,7 @@ function renderBackend(backend: BackendReport, binaryBytes?: number): string[] {
   if (backend.mixWorkers2 !== undefined && backend.mixWorkers2.length > 0) {
     lines.push('', '### Realistic mix (workers = 2)', '', 'The same mix on a fresh database against `serve` with two worker processes; server CPU is the supervisor and both workers. "Saturated" still means ≥ 0.9 cores, so read the p99 column.', '', ...mixTables(backend.mixWorkers2))
   }
+  if (backend.mixWorkers2Skipped !== undefined) lines.push('', '### Realistic mix (workers = 2)', '', backend.mixWorkers2Skipped)
   lines.push('', '### Resources', '', ...resources(backend, binaryBytes))
   if (backend.targets.length > 0) lines.push('', '### Targets', '', ...targetTable(backend.targets))
   return lines

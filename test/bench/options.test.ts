@@ -1,0 +1,8 @@
+import { expect, test } from 'bun:test'
+import { parseCli } from '../../bench/options.ts'
+
+test('bench --quick leaves Spanner out unless --engines names it; the full run includes it', () => {
+  expect(parseCli(['--quick']).engines).toEqual(['sqlite', 'postgres', 'mysql'])
+  expect(parseCli(['--quick', '--engines=spanner']).engines).toEqual(['spanner'])
+  expect(parseCli([]).engines).toEqual(['sqlite', 'postgres', 'mysql', 'spanner'])
+})

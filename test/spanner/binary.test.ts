@@ -8,7 +8,7 @@ import { SyncClient } from '../support/sync-client.ts'
 
 const ROOT = resolve(import.meta.dir, '../..')
 const BINARY = join(ROOT, 'dist/syncserver')
-const SECRET = 'shared secret of both processes'
+const SECRET = 'the shared secret of both processes'
 
 /**
  * The compiled binary on Spanner, configured as an operator would (SYNC_* only): it prepares a

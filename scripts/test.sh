@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing (Bun, packages, firefox-esr, chromium, qemu-user and
-# systemd-analyze for the release tests), starts PostgreSQL and MariaDB when they are installed
-# but stopped, builds dist/syncserver, runs `bun test`, and ends with one line
+# systemd-analyze for the release tests), starts PostgreSQL, MariaDB and dockerd when they are
+# installed but stopped, builds dist/syncserver, runs `bun test`, and ends with one line
 # "N passed, N failed".
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/ensure-tools.sh" || exit 1
@@ -16,6 +16,24 @@ start_services() {
     as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || echo "note: could not start MariaDB"
     for _ in $(seq 1 30); do mysqladmin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done
   fi
+}
+
+# The container test (test/docker/container.test.ts) builds and runs the image where an engine
+# answers: dockerd is started when installed but stopped, and the base images are pulled or,
+# without Docker Hub, made locally (scripts/docker-stand-in-images.sh, about a minute once).
+start_docker() {
+  command -v dockerd >/dev/null 2>&1 || return
+  if ! docker info >/dev/null 2>&1; then
+    as_root start-stop-daemon --start --oknodo --background --exec "$(command -v dockerd)" || { echo "note: could not start dockerd"; return; }
+    for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  fi
+  local image
+  for image in debian:bookworm-slim "oven/bun:$(sed -n 's/^ARG BUN_VERSION=//p' Dockerfile)"; do
+    docker image inspect "$image" >/dev/null 2>&1 || docker pull -q "$image" >/dev/null 2>&1 || {
+      as_root bash scripts/docker-stand-in-images.sh >/dev/null 2>&1 || echo "note: no base images for the container test; it will report itself skipped"
+      return
+    }
+  done
 }
 
 install_firefox() {
@@ -46,6 +64,7 @@ install_chromium() {
 }
 
 start_services
+start_docker
 install_firefox
 install_release_tools
 install_chromium

@@ -65,10 +65,26 @@ export const bsoCost = (row: StoredBso): { mutations: number; bytes: number } =>
   bytes: Buffer.byteLength(row.payload) + Buffer.byteLength(row.id) + 64,
 })
 
-const NULL: WireValue = { nullValue: 'NULL_VALUE' }
-const nullableInt = (value: number | null): WireValue => (value === null ? NULL : int(value).value)
+/** A value in Spanner's wire form (INT64 and TIMESTAMP as strings), NULL as null. */
+type Wire = string | null
+const wire = (param: Param): Wire => param.value.stringValue ?? null
+const nullableInt = (value: number | null): Wire => (value === null ? null : wire(int(value)))
 
-type Mutation = Record<string, { table: string; columns?: string[]; values?: { values: WireValue[] }[]; keySet?: { keys: { values: WireValue[] }[] } }>
+/** One write of the Mutation API: whole rows (columns in order), or the keys of the rows to delete. */
+interface Mutation {
+  op: 'insert' | 'insertOrUpdate' | 'delete'
+  table: string
+  columns: readonly string[]
+  rows: Wire[][]
+}
+
+const listValue = (row: Wire[]): { values: WireValue[] } => ({ values: row.map((value) => (value === null ? { nullValue: 'NULL_VALUE' } : { stringValue: value })) })
+
+/** A mutation as the gRPC API takes it. */
+function grpcMutation({ op, table, columns, rows }: Mutation): object {
+  if (op === 'delete') return { delete: { table, keySet: { keys: rows.map(listValue) } } }
+  return { [op]: { table, columns, values: rows.map(listValue) } }
+}
 
 /**
  * Bulk rows of a Spanner storage database, keyed by (fxa_uid, fxa_kid). Reads are strong
@@ -79,29 +95,32 @@ type Mutation = Record<string, { table: string; columns?: string[]; values?: { v
 export class SpannerCopyEndpoint implements StorageCopyEndpoint {
   readonly engine = 'spanner'
   readonly keying = 'fxa'
-  private readonly callOptions = spannerCallOptions(false)
   /** The (user, collection) whose parent row putBsos last made sure of. */
   private parentKnown = ''
 
   private constructor(
     private readonly client: SpannerClient,
     private readonly pool: SessionPool,
+    private readonly callOptions: object,
   ) {}
 
   static async open(url: string, options: SpannerOptions): Promise<SpannerCopyEndpoint> {
     const client = await spannerClient(options)
-    const pool = new SessionPool(client, { database: parseSpannerUrl(url).name, max: 4, timeoutMs: 60_000, callOptions: spannerCallOptions(options.routeToLeader) })
-    return new SpannerCopyEndpoint(client, pool)
+    const callOptions = spannerCallOptions(options.routeToLeader)
+    const pool = new SessionPool(client, { database: parseSpannerUrl(url).name, max: 4, timeoutMs: 60_000, callOptions })
+    return new SpannerCopyEndpoint(client, pool, callOptions)
   }
 
   private query(sql: string, params: Record<string, Param> = {}): Promise<Cell[][]> {
     return this.pool.withSession((session) => new Statements(this.client, session, this.callOptions).query(sql, params))
   }
 
-  private async commit(mutations: Mutation[]): Promise<void> {
+  /** One single-use read-write commit of one mutation. */
+  private async commit(mutation: Mutation): Promise<void> {
+    const request = { singleUseTransaction: { readWrite: {} }, mutations: [grpcMutation(mutation)] }
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.pool.withSession((session) => this.client.commit({ session, singleUseTransaction: { readWrite: {} }, mutations }, this.callOptions))
+        await this.pool.withSession((session) => this.client.commit({ session, ...request }, this.callOptions))
         return
       } catch (error) {
         if (grpcCode(error) !== GrpcCode.ABORTED || attempt >= COMMIT_ATTEMPTS) throw error
@@ -114,8 +133,9 @@ export class SpannerCopyEndpoint implements StorageCopyEndpoint {
     return { fxa_uid: string(user.fxaUid), fxa_kid: string(user.fxaKid), ...extra }
   }
 
-  private key(user: StorageUser, ...rest: WireValue[]): { values: WireValue[] } {
-    return { values: [string(user.fxaUid).value, string(user.fxaKid).value, ...rest] }
+  /** The leading key columns of every table but collections: (fxa_uid, fxa_kid, collection_id, …). */
+  private key(user: StorageUser, collection: number, ...rest: Wire[]): Wire[] {
+    return [user.fxaUid, user.fxaKid, wire(int(collection)), ...rest]
   }
 
   async hasStorage(): Promise<boolean> {
@@ -143,7 +163,7 @@ export class SpannerCopyEndpoint implements StorageCopyEndpoint {
     const [highest] = await this.query('SELECT COALESCE(MAX(collection_id), 0) FROM collections')
     const id = Math.max(FIRST_CUSTOM_COLLECTION_ID, Number(highest?.[0] ?? 0) + 1)
     try {
-      await this.commit([{ insert: { table: 'collections', columns: ['collection_id', 'name'], values: [{ values: [int(id).value, string(name).value] }] } }])
+      await this.commit({ op: 'insert', table: 'collections', columns: ['collection_id', 'name'], rows: [[wire(int(id)), name]] })
       return id
     } catch (error) {
       // A server creating the same name meanwhile: its id is the one.
@@ -195,15 +215,7 @@ export class SpannerCopyEndpoint implements StorageCopyEndpoint {
     if (this.parentKnown === known) return
     const exists = await this.query(`SELECT 1 FROM user_collections WHERE ${USER} AND collection_id = @collection`, this.userParams(user, { collection: int(collection) }))
     if (exists.length === 0) {
-      await this.commit([
-        {
-          insert: {
-            table: 'user_collections',
-            columns: COLLECTION_COLUMNS,
-            values: [{ values: [...this.key(user, int(collection).value).values, { stringValue: PLACEHOLDER_ISO }, NULL, NULL] }],
-          },
-        },
-      ])
+      await this.commit({ op: 'insert', table: 'user_collections', columns: COLLECTION_COLUMNS, rows: [this.key(user, collection, PLACEHOLDER_ISO, null, null)] })
     }
     this.parentKnown = known
   }
@@ -212,36 +224,29 @@ export class SpannerCopyEndpoint implements StorageCopyEndpoint {
     if (rows.length === 0) return
     await this.ensureParent(user, collection)
     for (const group of commitGroups(rows, bsoCost)) {
-      const values = group.map((row) => ({
-        values: [
-          ...this.key(user, int(collection).value, string(row.id).value).values,
-          nullableInt(row.sortindex),
-          string(row.payload).value,
-          NULL,
-          timestamp(row.modified).value,
-          timestamp(row.expiry).value,
-        ],
-      }))
-      await this.commit([{ insertOrUpdate: { table: 'bsos', columns: BSO_COLUMNS, values } }])
+      // payload_link NULL: a copied record always carries its payload.
+      const values = group.map((row) =>
+        this.key(user, collection, row.id, nullableInt(row.sortindex), row.payload, null, wire(timestamp(row.modified)), wire(timestamp(row.expiry))),
+      )
+      await this.commit({ op: 'insertOrUpdate', table: 'bsos', columns: BSO_COLUMNS, rows: values })
     }
   }
 
   async deleteBsos(user: StorageUser, collection: number, ids: readonly string[]): Promise<void> {
     for (const group of commitGroups(ids, () => ({ mutations: 1, bytes: 0 }))) {
-      const keys = group.map((id) => this.key(user, int(collection).value, string(id).value))
-      await this.commit([{ delete: { table: 'bsos', keySet: { keys } } }])
+      await this.commit({ op: 'delete', table: 'bsos', columns: BSO_COLUMNS.slice(0, 4), rows: group.map((id) => this.key(user, collection, id)) })
     }
   }
 
   async putCollection(user: StorageUser, row: StoredCollection): Promise<void> {
-    const values = [...this.key(user, int(row.collection).value).values, timestamp(row.modified).value, nullableInt(row.count), nullableInt(row.totalBytes)]
-    await this.commit([{ insertOrUpdate: { table: 'user_collections', columns: COLLECTION_COLUMNS, values: [{ values }] } }])
+    const values = this.key(user, row.collection, wire(timestamp(row.modified)), nullableInt(row.count), nullableInt(row.totalBytes))
+    await this.commit({ op: 'insertOrUpdate', table: 'user_collections', columns: COLLECTION_COLUMNS, rows: [values] })
   }
 
   /** The row's records and batches go with it (ON DELETE CASCADE). */
   async deleteCollection(user: StorageUser, collection: number): Promise<void> {
     if (this.parentKnown === JSON.stringify([user.fxaUid, user.fxaKid, collection])) this.parentKnown = ''
-    await this.commit([{ delete: { table: 'user_collections', keySet: { keys: [this.key(user, int(collection).value)] } } }])
+    await this.commit({ op: 'delete', table: 'user_collections', columns: COLLECTION_COLUMNS.slice(0, 3), rows: [this.key(user, collection)] })
   }
 
   close(): Promise<void> {

@@ -31,11 +31,11 @@ async function collectionDigest(endpoint: StorageCopyEndpoint, user: StorageUser
   const side = { count: 0, sum: 0n }
   for (let after: string | null = null; ; ) {
     const rows = await endpoint.bsosAfter(user, collection, after, chunk, -1)
-    if (rows.length === 0) return side
     for (const row of rows) {
       side.count++
       side.sum = (side.sum + digest(`${row.id}\u0000${row.payload}\u0000${row.sortindex}\u0000${row.modified}\u0000${row.expiry}`)) & MASK
     }
+    if (rows.length < chunk) return side
     after = rows[rows.length - 1]!.id
   }
 }

@@ -12,7 +12,7 @@ import { benchEngine } from './backend.ts'
 import { engines } from './engines.ts'
 import type { RunReport } from './model.ts'
 import { parseCli } from './options.ts'
-import { runScale } from './scale.ts'
+import { runScale, scaleTargetSection } from './scale.ts'
 import { cpuCount, cpuModel } from './proc.ts'
 import { renderMarkdown } from './report.ts'
 import { renderLatencySvg } from './svg.ts'
@@ -56,7 +56,8 @@ async function main(): Promise<number> {
   }
 
   crossEngineTargets(report.backends)
-  const markdown = renderMarkdown(report)
+  const scale = scaleTargetSection()
+  const markdown = scale.length === 0 ? renderMarkdown(report) : `${renderMarkdown(report)}\n${scale.join('\n')}\n`
   mkdirSync(RESULTS, { recursive: true })
   writeFileSync(join(RESULTS, 'latest.md'), markdown)
   writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`)

@@ -11,7 +11,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Database } from 'bun:sqlite'
@@ -66,6 +66,17 @@ interface EngineScale {
   skipped?: string
 }
 
+/** bench/results/scale.json: the last `--scale` run. */
+interface ScaleRun {
+  generatedAt: string
+  results: EngineScale[]
+}
+
+const RESULTS = join(import.meta.dir, 'results')
+
+/** The 100× / 1× limit of issue #11. */
+const GROWTH_LIMIT = 1.5
+
 /** A database that can be seeded in bulk and measured through the server. */
 interface ScaleDatabase {
   url: string
@@ -101,10 +112,10 @@ export async function runScale(binary: string, engines: readonly string[]): Prom
     }
   }
   const markdown = renderScale(results)
-  const dir = join(import.meta.dir, 'results')
-  mkdirSync(dir, { recursive: true })
-  writeFileSync(join(dir, 'scale.md'), markdown)
-  writeFileSync(join(dir, 'scale.json'), `${JSON.stringify(results, null, 2)}\n`)
+  mkdirSync(RESULTS, { recursive: true })
+  writeFileSync(join(RESULTS, 'scale.md'), markdown)
+  const run: ScaleRun = { generatedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), results }
+  writeFileSync(join(RESULTS, 'scale.json'), `${JSON.stringify(run, null, 2)}\n`)
   console.log(markdown)
   return 0
 }
@@ -363,10 +374,47 @@ function renderScale(results: readonly EngineScale[]): string {
       const ratios = roundRatios(result.sizes[0]?.operations[name], result.sizes.at(-1)?.operations[name])
       const ratio = ratios.length === 0 ? undefined : median(ratios)
       const shown = ratio === undefined ? 'n/a' : `${ratio.toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`
-      lines.push(`| ${name} | ${cells.join(' | ')} | ${shown} | ${ratio === undefined ? '–' : ratio <= 1.5 ? 'yes' : '**no**'} |`)
+      lines.push(`| ${name} | ${cells.join(' | ')} | ${shown} | ${ratio === undefined ? '–' : ratio <= GROWTH_LIMIT ? 'yes' : '**no**'} |`)
     }
     lines.push(`| size on disk | ${result.sizes.map((s) => `${s.diskMB.toFixed(0)} MB`).join(' | ')} | | |`)
     lines.push(`| seed time (bulk SQL) | ${result.sizes.map((s) => `${s.seedSeconds.toFixed(0)} s`).join(' | ')} | | |`)
   }
   return `${lines.join('\n')}\n`
+}
+
+/**
+ * The `--scale` target as rows of the regular report (bench/results/latest.md), from the last
+ * `--scale` run saved in scale.json: that run is long and on demand, so the regular run reports
+ * it rather than repeating it. Empty when no run was saved.
+ */
+export function scaleTargetSection(): string[] {
+  let run: ScaleRun
+  try {
+    run = JSON.parse(readFileSync(join(RESULTS, 'scale.json'), 'utf8')) as ScaleRun
+  } catch {
+    return []
+  }
+  const lines = [
+    '## Data growth (`bun run bench --scale`)',
+    '',
+    `From the last \`--scale\` run (${run.generatedAt}, bench/results/scale.md): each per-user operation's median at the largest size over its median at the smallest, the median of paired rounds (their range in brackets).`,
+    '',
+    '| Engine | Operation | Measured | Threshold | Met | Margin |',
+    '|---|---|--:|--:|---|--:|',
+  ]
+  for (const result of run.results) {
+    if (result.skipped !== undefined) continue
+    const first = result.sizes[0]
+    const last = result.sizes.at(-1)
+    for (const name of Object.keys(first?.operations ?? {})) {
+      const ratios = roundRatios(first?.operations[name], last?.operations[name])
+      if (ratios.length === 0) continue
+      const ratio = median(ratios)
+      const margin = ((GROWTH_LIMIT - ratio) / GROWTH_LIMIT) * 100
+      lines.push(
+        `| ${result.engine} | ${name} | ${ratio.toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) | <= ${GROWTH_LIMIT} × | ${ratio <= GROWTH_LIMIT ? 'yes' : '**no**'} | ${margin >= 0 ? '+' : ''}${margin.toFixed(0)} % |`,
+      )
+    }
+  }
+  return lines
 }

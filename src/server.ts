@@ -57,17 +57,19 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const idleSeconds = settings.actix_keep_alive ?? 75
   const timerSeconds = connectionTimerSeconds(idleSeconds)
   const uploads = { stallMs: idleSeconds * 1000, totalMs: settings.upload_timeout * 1000 }
+  const upload = async (request: Request, server: Bun.Server<undefined>) => {
+    try {
+      return await app.fetch(paced(request, server, uploads))
+    } finally {
+      // paced() stopped the connection's timer for the body; it would stay stopped for the
+      // connection's later idle time too, so it is put back (the response's write restarts it).
+      server.timeout(request, timerSeconds)
+    }
+  }
   const server = Bun.serve({
     hostname: settings.host,
     port: settings.port,
-    async fetch(request, server) {
-      if (request.body === null) return app.fetch(request)
-      const response = await app.fetch(paced(request, server, uploads))
-      // paced() stopped the connection's timer for the body; it stays set for the connection's
-      // later idle time too, so it is put back (the response's write starts it afresh).
-      server.timeout(request, timerSeconds)
-      return response
-    },
+    fetch: (request, server) => (request.body === null ? app.fetch(request) : upload(request, server)),
     // Bun's own limit answers a bare 413; the handlers refuse an oversized Content-Length before
     // reading and stop reading a chunked body at the limit, with the protocol's error bodies.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,

@@ -16,6 +16,8 @@ const INSTANCE = 'test-instance'
 
 let running: Promise<string> | undefined
 let child: ChildProcess | undefined
+/** The emulator's REST address, when this process started it. */
+let restUrl: string | undefined
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -55,7 +57,10 @@ async function start(): Promise<string> {
     if (child.exitCode !== null) throw new Error(`the Spanner emulator exited with ${child.exitCode}`)
     try {
       const response = await fetch(`http://127.0.0.1:${httpPort}/v1/projects/${PROJECT}/instances`)
-      if (response.ok) return `127.0.0.1:${grpcPort}`
+      if (response.ok) {
+        restUrl = `http://127.0.0.1:${httpPort}`
+        return `127.0.0.1:${grpcPort}`
+      }
     } catch {
       // not listening yet
     }
@@ -97,7 +102,32 @@ async function createDatabase(): Promise<string> {
   const instance = `${INSTANCE}-${Math.floor(databaseCount / 90)}`
   const url = `spanner://projects/${PROJECT}/instances/${instance}/databases/${name}`
   await prepareSpanner(parseSpannerUrl(url), { emulatorHost: host, routeToLeader: false })
+  if (process.env.SYNCSERVER_TEST_SPANNER_CHANGE_STREAM === 'drop') await dropChangeStream(url)
   return url
+}
+
+/**
+ * SYNCSERVER_TEST_SPANNER_CHANGE_STREAM=drop: test databases without schema.ddl's change stream
+ * (it only feeds syncstorage-rs's offload reconciler; the server never reads it). With it, the
+ * emulator aborts now and then a write transaction that runs alone (~2 in 100 serial 100-record
+ * writes, none without it), a 503 that production Spanner gives only on a real conflict; long
+ * model runs use this to tell those apart from the server's own faults. Through the emulator's
+ * REST API, so it does not depend on the server's Spanner transport.
+ */
+async function dropChangeStream(url: string): Promise<void> {
+  if (restUrl === undefined) throw new Error('SYNCSERVER_TEST_SPANNER_CHANGE_STREAM=drop needs the emulator this process starts')
+  const database = url.replace('spanner://', '')
+  const response = await fetch(`${restUrl}/v1/${database}/ddl`, {
+    method: 'PATCH',
+    body: JSON.stringify({ statements: ['DROP CHANGE STREAM payload_link_changes'] }),
+  })
+  let operation = (await response.json()) as { name?: string; done?: boolean; error?: unknown }
+  if (!response.ok) throw new Error(`dropping the change stream: ${response.status} ${JSON.stringify(operation)}`)
+  while (operation.done !== true) {
+    await Bun.sleep(50)
+    operation = (await (await fetch(`${restUrl}/v1/${operation.name}`)).json()) as typeof operation
+  }
+  if (operation.error !== undefined) throw new Error(`dropping the change stream: ${JSON.stringify(operation.error)}`)
 }
 
 /** Starts the emulator and makes the first database (with its instance, the slow part), outside any test's time limit. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { SpannerClient } from '@google-cloud/spanner-api/build/src/v1/spanner_client.js'
+import type { v1 } from '@google-cloud/spanner'
 import {
   COLLECTION_IDS,
   DEFAULT_EXPIRY_MS,
@@ -290,13 +290,14 @@ async function retryAborted(work: () => Promise<void>): Promise<void> {
 }
 
 /**
- * The generated client on the emulator's plaintext gRPC port. Built here rather than through the
- * server's transport (src/db/spanner/client.ts), so the ceiling stays independent of it.
+ * The generated client (the one `@google-cloud/spanner` ships) on the emulator's plaintext gRPC
+ * port. Built here rather than through the server's transport (src/db/spanner/client.ts), so the
+ * ceiling stays independent of it.
  */
-async function emulatorClient(emulatorHost: string): Promise<SpannerClient> {
-  const [{ SpannerClient }, { grpc }] = await Promise.all([import('@google-cloud/spanner-api/build/src/v1/spanner_client.js'), import('google-gax')])
+async function emulatorClient(emulatorHost: string): Promise<v1.SpannerClient> {
+  const [{ v1 }, { grpc }] = await Promise.all([import('@google-cloud/spanner'), import('google-gax')])
   const at = emulatorHost.lastIndexOf(':')
-  return new SpannerClient({
+  return new v1.SpannerClient({
     servicePath: emulatorHost.slice(0, at),
     port: Number(emulatorHost.slice(at + 1)),
     sslCreds: grpc.credentials.createInsecure(),

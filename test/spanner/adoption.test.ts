@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { adminClients, spannerClient } from '../../src/db/spanner/client.ts'
+import { adminClients, openSpanner } from '../../src/db/spanner/client.ts'
 import { isAccessControl } from '../../src/db/spanner/ddl.ts'
 import { prepareSpanner, schemaStatements } from '../../src/db/spanner/prepare.ts'
 import { parseSpannerUrl } from '../../src/db/spanner/settings.ts'
+import { cellOf } from '../../src/db/spanner/values.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
 import { backendNamed } from '../support/backends.ts'
 import { emulatorHost } from '../support/spanner-emulator.ts'
@@ -26,7 +27,7 @@ describe.skipIf(backendNamed('spanner') === undefined)('a database written by sy
 
   beforeAll(async () => {
     const host = await emulatorHost()
-    const { instances, databases } = await adminClients({ emulatorHost: host, routeToLeader: false })
+    const { instances, databases, close } = await adminClients('test-project', { emulatorHost: host, routeToLeader: false })
     const [instance] = await instances.createInstance({
       parent: 'projects/test-project',
       instanceId: location.instance,
@@ -39,11 +40,8 @@ describe.skipIf(backendNamed('spanner') === undefined)('a database written by sy
       extraStatements: schemaStatements().filter((statement) => !isAccessControl(statement)),
     })
     await database.promise()
-    await Promise.all([instances.close(), databases.close()])
+    await close()
 
-    const client = await spannerClient({ emulatorHost: host, routeToLeader: false })
-    const [session] = await client.createSession({ database: location.name })
-    const [transaction] = await client.beginTransaction({ session: session.name, options: { readWrite: {} } })
     const rows = [
       "INSERT INTO collections (collection_id, name) VALUES (101, 'my-engine')",
       `INSERT INTO user_collections (fxa_uid, fxa_kid, collection_id, modified) VALUES
@@ -61,11 +59,14 @@ describe.skipIf(backendNamed('spanner') === undefined)('a database written by sy
          (${user}, 9, '${batchId}', 't1', NULL, 'staged', NULL),
          (${user}, 9, '${batchId}', 't2', 3, 'staged two', 3600)`,
     ]
-    for (const [seqno, sql] of rows.entries()) {
-      await client.executeSql({ session: session.name, transaction: { id: transaction.id }, sql, seqno: seqno + 1 })
-    }
-    await client.commit({ session: session.name, transactionId: transaction.id })
-    await client.close()
+    const spanner = await openSpanner(location.project, { emulatorHost: host, routeToLeader: false })
+    const reference = spanner.instance(location.instance).database(location.database)
+    await reference.runTransactionAsync(async (transaction) => {
+      for (const sql of rows) await transaction.runUpdate(sql)
+      await transaction.commit()
+    })
+    await reference.close()
+    await spanner.close()
     server = await startTestServer(url)
   }, 60_000)
   afterAll(() => server?.stop())
@@ -125,12 +126,14 @@ describe.skipIf(backendNamed('spanner') === undefined)('a database written by sy
 })
 
 async function queryRows(url: string, sql: string): Promise<(string | null)[][]> {
-  const client = await spannerClient({ emulatorHost: await emulatorHost(), routeToLeader: false })
+  const location = parseSpannerUrl(url)
+  const spanner = await openSpanner(location.project, { emulatorHost: await emulatorHost(), routeToLeader: false })
+  const database = spanner.instance(location.instance).database(location.database)
   try {
-    const [session] = await client.createSession({ database: parseSpannerUrl(url).name })
-    const [result] = await client.executeSql({ session: session.name, sql })
-    return (result.rows ?? []).map((row) => (row.values ?? []).map((value) => value.stringValue ?? null))
+    const [rows] = await database.run({ sql, json: false })
+    return (rows as unknown as { value: unknown }[][]).map((row) => row.map((cell) => cellOf(cell.value)))
   } finally {
-    await client.close()
+    await database.close()
+    await spanner.close()
   }
 }

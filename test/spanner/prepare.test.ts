@@ -68,7 +68,7 @@ describe.skipIf(backendNamed('spanner') === undefined)('prepare-spanner on the e
     const host = await emulatorHost()
     // The database exists (created by the admin API) but holds no tables.
     const { adminClients } = await import('../../src/db/spanner/client.ts')
-    const { instances, databases: admin } = await adminClients({ emulatorHost: host, routeToLeader: false })
+    const { instances, databases: admin, close } = await adminClients('test-project', { emulatorHost: host, routeToLeader: false })
     const [instance] = await instances.createInstance({
       parent: 'projects/test-project',
       instanceId: `empty-${process.pid}`,
@@ -78,7 +78,7 @@ describe.skipIf(backendNamed('spanner') === undefined)('prepare-spanner on the e
     const name = `projects/test-project/instances/empty-${process.pid}/databases/empty`
     const [database] = await admin.createDatabase({ parent: name.slice(0, name.indexOf('/databases/')), createStatement: 'CREATE DATABASE `empty`' })
     await database.promise()
-    await Promise.all([instances.close(), admin.close()])
+    await close()
     await expect(startTestServer(`spanner://${name}`)).rejects.toThrow('run `syncserver prepare-spanner`')
     await expect(startTestServer(`spanner://projects/test-project/instances/empty-${process.pid}/databases/absent`)).rejects.toThrow(
       'does not exist: run `syncserver prepare-spanner`',

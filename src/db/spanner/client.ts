@@ -1,26 +1,68 @@
-import type { ClientOptions } from 'google-gax'
+import type { Spanner } from '@google-cloud/spanner'
 import type { SpannerOptions } from './settings.ts'
 
 /**
- * The Spanner API through Google's generated gRPC clients (`@google-cloud/spanner-api`, the
- * layer `@google-cloud/spanner` itself is built on). Its high-level `Database` API does not fit:
- * it always uses one multiplexed session (which emulator 1.5.28 does not support: overlapping
- * transactions invalidate each other), retries aborted transactions where syncstorage-rs
- * answers 503, installs signal handlers that keep the process alive, and reads files at import
- * time that a compiled binary does not have. Loaded only when a Spanner URL is used (~200 ms).
+ * A client of Google's `@google-cloud/spanner`, loaded only when a Spanner URL is used (its
+ * import takes ~200 ms and ~18 MB). Its signal handlers are replaced by serve's own (they would
+ * keep the process alive on SIGTERM); a compiled binary needs the bun patch in patches/.
  */
-export async function clientOptions(options: SpannerOptions): Promise<ClientOptions> {
-  if (options.emulatorHost === undefined) return { 'grpc.keepalive_time_ms': 120_000 } as ClientOptions
+export async function openSpanner(project: string, options: SpannerOptions): Promise<Spanner> {
+  const [{ Spanner }, emulator] = await Promise.all([import('@google-cloud/spanner'), emulatorOptions(options)])
+  return new Spanner({
+    ...emulator,
+    // The project of the database URL, not the credentials' default one.
+    projectId: project,
+    routeToLeaderEnabled: options.routeToLeader,
+    // The library would export its own metrics to Cloud Monitoring (another permission, another
+    // API); the server reports its own.
+    disableBuiltInMetrics: true,
+    // Handed to the library's gRPC clients (ClientOptions), though its own type does not say so.
+    ...{ clientConfig: FEW_RETRIES_OF_CREATE_SESSION },
+  })
+}
+
+/**
+ * The library creates its multiplexed session with no call options of ours, and Google's
+ * defaults retry an unreachable Spanner for 30 s: ten seconds of retries, then the server
+ * says it cannot open the database (at start) or answers 503.
+ */
+const FEW_RETRIES_OF_CREATE_SESSION = {
+  interfaces: {
+    'google.spanner.v1.Spanner': {
+      retry_codes: { unavailable: ['UNAVAILABLE'] },
+      retry_params: {
+        few: {
+          initial_retry_delay_millis: 250,
+          retry_delay_multiplier: 2,
+          max_retry_delay_millis: 2_000,
+          initial_rpc_timeout_millis: 10_000,
+          rpc_timeout_multiplier: 1,
+          max_rpc_timeout_millis: 10_000,
+          total_timeout_millis: 10_000,
+        },
+      },
+      methods: { CreateSession: { timeout_millis: 10_000, retry_codes_name: 'unavailable', retry_params_name: 'few' } },
+    },
+  },
+}
+
+/** The library's clients for instances and schemas, and what closes them. */
+export async function adminClients(project: string, options: SpannerOptions) {
+  const spanner = await openSpanner(project, options)
+  return { instances: spanner.getInstanceAdminClient(), databases: spanner.getDatabaseAdminClient(), close: () => spanner.close() }
+}
+
+/**
+ * The emulator's address as client options, rather than the library's process-wide
+ * SPANNER_EMULATOR_HOST: plaintext, and a universe domain so the auth library does not probe
+ * for Google Cloud metadata (a warning and a delay). The insecure credentials must come from the
+ * gRPC library the client uses, the one google-gax carries.
+ */
+async function emulatorOptions(options: SpannerOptions): Promise<object> {
+  if (options.emulatorHost === undefined) return {}
   const { grpc } = await import('google-gax')
   const { host, port } = emulatorAddress(options.emulatorHost)
-  return {
-    servicePath: host,
-    port,
-    sslCreds: grpc.credentials.createInsecure(),
-    // Without these the auth library probes for Google Cloud metadata (a warning and a delay).
-    projectId: 'emulator',
-    universeDomain: 'googleapis.com',
-  }
+  return { servicePath: host, port, sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com' }
 }
 
 /** `host:port` of spanner_emulator_host; a URL (the emulator's REST address) is a mistake. */
@@ -36,20 +78,6 @@ export function emulatorAddress(value: string): { host: string; port: number } {
     throw new Error(`spanner_emulator_host must be host:port (e.g. 127.0.0.1:9010), got "${value}"`)
   }
   return { host: value.slice(0, at), port }
-}
-
-export async function spannerClient(options: SpannerOptions) {
-  const { SpannerClient } = await import('@google-cloud/spanner-api/build/src/v1/spanner_client.js')
-  return new SpannerClient(await clientOptions(options))
-}
-
-export async function adminClients(options: SpannerOptions) {
-  const [{ InstanceAdminClient }, { DatabaseAdminClient }, settings] = await Promise.all([
-    import('@google-cloud/spanner-api/build/src/v1/instance_admin_client.js'),
-    import('@google-cloud/spanner-api/build/src/v1/database_admin_client.js'),
-    clientOptions(options),
-  ])
-  return { instances: new InstanceAdminClient(settings), databases: new DatabaseAdminClient(settings) }
 }
 
 /** gRPC status codes this backend tells apart. */

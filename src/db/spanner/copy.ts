@@ -1,14 +1,13 @@
-import type { SpannerClient } from '@google-cloud/spanner-api/build/src/v1/spanner_client.js'
+import type { Database, Spanner } from '@google-cloud/spanner'
 import { STANDARD_COLLECTIONS } from '../collection-ids.ts'
 import type { StorageCopyEndpoint, StoredBso, StoredCollection } from '../copy-types.ts'
 import { bsoOf, collectionOf } from '../copy-rows.ts'
 import { backoffDelay } from '../retry.ts'
 import type { Millis, StorageUser } from '../types.ts'
-import { grpcCode, GrpcCode, spannerClient } from './client.ts'
-import { SessionPool } from './sessions.ts'
+import { grpcCode, GrpcCode, openSpanner } from './client.ts'
 import { parseSpannerUrl, type SpannerOptions } from './settings.ts'
-import { spannerCallOptions, Statements } from './storage.ts'
-import { int, string, timestamp, type Cell, type Param, type WireValue } from './values.ts'
+import { Statements } from './storage.ts'
+import { int, string, timestamp, type Cell, type Param } from './values.ts'
 
 /**
  * Spanner rejects a commit of more than 80,000 mutations (each column written to a row counts
@@ -67,24 +66,19 @@ export const bsoCost = (row: StoredBso): { mutations: number; bytes: number } =>
 
 /** A value in Spanner's wire form (INT64 and TIMESTAMP as strings), NULL as null. */
 type Wire = string | null
-const wire = (param: Param): Wire => param.value.stringValue ?? null
+const wire = (param: Param): Wire => param.value as Wire
 const nullableInt = (value: number | null): Wire => (value === null ? null : wire(int(value)))
 
 /** One write of the Mutation API: whole rows (columns in order), or the keys of the rows to delete. */
 interface Mutation {
-  op: 'insert' | 'insertOrUpdate' | 'delete'
+  op: 'insert' | 'upsert' | 'delete'
   table: string
   columns: readonly string[]
   rows: Wire[][]
 }
 
-const listValue = (row: Wire[]): { values: WireValue[] } => ({ values: row.map((value) => (value === null ? { nullValue: 'NULL_VALUE' } : { stringValue: value })) })
-
-/** A mutation as the gRPC API takes it. */
-function grpcMutation({ op, table, columns, rows }: Mutation): object {
-  if (op === 'delete') return { delete: { table, keySet: { keys: rows.map(listValue) } } }
-  return { [op]: { table, columns, values: rows.map(listValue) } }
-}
+/** A few retries of an unreachable Spanner, not the library's minutes of them. */
+const RETRIES = { maxRetries: 2 }
 
 /**
  * Bulk rows of a Spanner storage database, keyed by (fxa_uid, fxa_kid). Reads are strong
@@ -99,32 +93,37 @@ export class SpannerCopyEndpoint implements StorageCopyEndpoint {
   private parentKnown = ''
 
   private constructor(
-    private readonly client: SpannerClient,
-    private readonly pool: SessionPool,
-    private readonly callOptions: object,
+    private readonly spanner: Spanner,
+    private readonly database: Database,
   ) {}
 
   static async open(url: string, options: SpannerOptions): Promise<SpannerCopyEndpoint> {
-    const client = await spannerClient(options)
-    const callOptions = spannerCallOptions(options.routeToLeader)
-    const pool = new SessionPool(client, { database: parseSpannerUrl(url).name, max: 4, timeoutMs: 60_000, callOptions })
-    return new SpannerCopyEndpoint(client, pool, callOptions)
+    const location = parseSpannerUrl(url)
+    const spanner = await openSpanner(location.project, options)
+    return new SpannerCopyEndpoint(spanner, spanner.instance(location.instance).database(location.database))
   }
 
   private query(sql: string, params: Record<string, Param> = {}): Promise<Cell[][]> {
-    return this.pool.withSession((session) => new Statements(this.client, session, this.callOptions).query(sql, params))
+    return new Statements(this.database).query(sql, params)
   }
 
-  /** One single-use read-write commit of one mutation. */
-  private async commit(mutation: Mutation): Promise<void> {
-    const request = { singleUseTransaction: { readWrite: {} }, mutations: [grpcMutation(mutation)] }
+  /**
+   * One single-use read-write commit of one mutation: a transaction that ran no statement
+   * commits its mutations in one Commit call. Aborted commits are tried again.
+   */
+  private async commit({ op, table, columns, rows }: Mutation): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      const [transaction] = await this.database.getTransaction()
       try {
-        await this.pool.withSession((session) => this.client.commit({ session, ...request }, this.callOptions))
+        if (op === 'delete') transaction.deleteRows(table, rows as string[][])
+        else transaction[op === 'insert' ? 'insert' : 'upsert'](table, rows.map((row) => Object.fromEntries(columns.map((column, at) => [column, row[at]]))))
+        await transaction.commit({ gaxOptions: RETRIES })
         return
       } catch (error) {
         if (grpcCode(error) !== GrpcCode.ABORTED || attempt >= COMMIT_ATTEMPTS) throw error
         await Bun.sleep(backoffDelay(attempt, { baseMs: 20, maxMs: 1000 }))
+      } finally {
+        transaction.end()
       }
     }
   }
@@ -228,7 +227,7 @@ export class SpannerCopyEndpoint implements StorageCopyEndpoint {
       const values = group.map((row) =>
         this.key(user, collection, row.id, nullableInt(row.sortindex), row.payload, null, wire(timestamp(row.modified)), wire(timestamp(row.expiry))),
       )
-      await this.commit({ op: 'insertOrUpdate', table: 'bsos', columns: BSO_COLUMNS, rows: values })
+      await this.commit({ op: 'upsert', table: 'bsos', columns: BSO_COLUMNS, rows: values })
     }
   }
 
@@ -240,7 +239,7 @@ export class SpannerCopyEndpoint implements StorageCopyEndpoint {
 
   async putCollection(user: StorageUser, row: StoredCollection): Promise<void> {
     const values = this.key(user, row.collection, wire(timestamp(row.modified)), nullableInt(row.count), nullableInt(row.totalBytes))
-    await this.commit({ op: 'insertOrUpdate', table: 'user_collections', columns: COLLECTION_COLUMNS, rows: [values] })
+    await this.commit({ op: 'upsert', table: 'user_collections', columns: COLLECTION_COLUMNS, rows: [values] })
   }
 
   /** The row's records and batches go with it (ON DELETE CASCADE). */
@@ -249,7 +248,8 @@ export class SpannerCopyEndpoint implements StorageCopyEndpoint {
     await this.commit({ op: 'delete', table: 'user_collections', columns: COLLECTION_COLUMNS.slice(0, 3), rows: [this.key(user, collection)] })
   }
 
-  close(): Promise<void> {
-    return this.pool.close()
+  async close(): Promise<void> {
+    await this.database.close()
+    await this.spanner.close()
   }
 }

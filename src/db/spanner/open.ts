@@ -1,11 +1,10 @@
 import type { Engine, OpenOptions } from '../engine.ts'
 import type { MigrationReport } from '../migrations/apply.ts'
 import type { StorageBackend } from '../types.ts'
-import { grpcCode, GrpcCode, grpcDetails, spannerClient } from './client.ts'
+import { grpcCode, GrpcCode, grpcDetails, openSpanner } from './client.ts'
 import { prepareSpanner } from './prepare.ts'
-import { SessionPool } from './sessions.ts'
 import { parseSpannerUrl, TOKENSERVER_NOT_ON_SPANNER, type SpannerOptions } from './settings.ts'
-import { spannerCallOptions, SpannerStorage } from './storage.ts'
+import { SpannerStorage } from './storage.ts'
 
 const NO_SPANNER_OPTIONS: SpannerOptions = { routeToLeader: false }
 
@@ -24,21 +23,13 @@ export const spannerEngine: Engine = {
 async function openSpannerStorage(url: string, options: OpenOptions): Promise<StorageBackend> {
   const location = parseSpannerUrl(url)
   const spanner = options.spanner ?? NO_SPANNER_OPTIONS
-  const client = await spannerClient(spanner)
-  const timeoutMs = options.connectionTimeoutSeconds * 1000
-  const pool = new SessionPool(client, {
-    database: location.name,
-    max: options.poolMaxSize,
-    timeoutMs,
-    lifespanMs: spanner.sessionLifespanSeconds === undefined ? undefined : spanner.sessionLifespanSeconds * 1000,
-    maxIdleMs: spanner.sessionMaxIdleSeconds === undefined ? undefined : spanner.sessionMaxIdleSeconds * 1000,
-    callOptions: spannerCallOptions(spanner.routeToLeader),
-  })
-  const storage = new SpannerStorage(client, pool, {
+  const client = await openSpanner(location.project, spanner)
+  const database = client.instance(location.instance).database(location.database)
+  const storage = new SpannerStorage(client, database, {
     serialiseWrites: spanner.emulatorHost !== undefined,
     quotaTotals: options.quotaTotals === true,
-    timeoutMs,
-    routeToLeader: spanner.routeToLeader,
+    maxTransactions: options.poolMaxSize,
+    timeoutMs: options.connectionTimeoutSeconds * 1000,
   })
   try {
     await storage.requireSchema()

@@ -26,7 +26,7 @@ const EMULATOR_CONFIG = 'emulator-config'
  * again changes nothing.
  */
 export async function prepareSpanner(location: SpannerLocation, options: SpannerOptions): Promise<PrepareReport> {
-  const { instances, databases } = await adminClients(options)
+  const { instances, databases, close } = await adminClients(location.project, options)
   const report: PrepareReport = { created: [], applied: [], skipped: [] }
   try {
     const instanceName = `projects/${location.project}/instances/${location.instance}`
@@ -67,7 +67,7 @@ export async function prepareSpanner(location: SpannerLocation, options: Spanner
   } catch (error) {
     throw new Error(explain(error, location, options))
   } finally {
-    await Promise.all([instances.close(), databases.close()])
+    await close()
   }
 }
 

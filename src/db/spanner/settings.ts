@@ -33,18 +33,12 @@ export interface SpannerOptions {
   emulatorHost?: string
   /** Sends `x-goog-spanner-route-to-leader: true` (database_spanner_route_to_leader). */
   routeToLeader: boolean
-  /** Sessions older than this are replaced (database_pool_connection_lifespan, seconds). */
-  sessionLifespanSeconds?: number
-  /** Sessions idle longer than this are replaced (database_pool_connection_max_idle, seconds). */
-  sessionMaxIdleSeconds?: number
 }
 
 export function spannerOptions(storage: RawSettings['syncstorage']): SpannerOptions {
   return {
     emulatorHost: storage.spanner_emulator_host,
     routeToLeader: storage.database_spanner_route_to_leader,
-    sessionLifespanSeconds: storage.database_pool_connection_lifespan,
-    sessionMaxIdleSeconds: storage.database_pool_connection_max_idle,
   }
 }
 

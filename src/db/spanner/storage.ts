@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { SpannerClient } from '@google-cloud/spanner-api/build/src/v1/spanner_client.js'
+import type { Database, Spanner, Transaction } from '@google-cloud/spanner'
 import { SyncError } from '../../errors.ts'
 import { CollectionIds, collectionRows, STANDARD_COLLECTIONS, type ResolvedCollection } from '../collection-ids.ts'
 import { ConnectionGate } from '../pooled.ts'
@@ -8,9 +8,8 @@ import { batchExpiry, LISTING_ORDERS, recordExpiry, TOMBSTONE, writeTimestampAft
 import { DEFAULT_TTL_MS, nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
 import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageBackend, StorageTx, StorageUser, TransactionRequest } from '../types.ts'
 import { grpcCode, GrpcCode, grpcDetails } from './client.ts'
-import type { SessionPool } from './sessions.ts'
 import { SPANNER_LIMITS } from './settings.ts'
-import { cellOf, int, ints, string, strings, structs, timestamp, wireParams, type Cell, type Param, type WireValue } from './values.ts'
+import { cellOf, int, ints, string, strings, structs, timestamp, queryParams, type Cell, type Param } from './values.ts'
 
 /** `modified` of a placeholder row, made only so a new batch has its parent row (spanner.md §4.2). */
 const PLACEHOLDER = "TIMESTAMP '0001-01-01T00:00:00Z'"
@@ -87,32 +86,25 @@ const NO_LIMIT = '9223372036854775807'
 
 const toMillis = (cell: Cell): Millis => (cell === null ? 0 : truncateToTick(Number(cell)))
 
-/** Spanner's gRPC API: ExecuteSql and friends on one session, inside one transaction (or single-use snapshots: copy.ts). */
+/** Fewer resumptions of a broken result stream than the library's ten: then 503. */
+const QUERY_OPTIONS = { maxResumeRetries: 2, json: false } as const
+
+/**
+ * The statements of one transaction, through `@google-cloud/spanner`. A write runs in a
+ * read-write transaction (begun inline by its first statement); a read has none: each of its
+ * statements is a single-use read-only transaction at the timestamp of the first (strong), so a
+ * read leaves nothing open and needs no BeginTransaction round trip (copy.ts reads this way too).
+ */
 export class Statements {
-  private seqno = 0
   /** Statements of one transaction run one after another, in the order they were issued. */
   private queue: Promise<unknown> = Promise.resolve()
-  transactionId: Uint8Array | undefined
-
-  constructor(
-    private readonly client: SpannerClient,
-    readonly session: string,
-    private readonly callOptions: object,
-  ) {}
-
   /** The snapshot the statements of a read share, taken by its first statement. */
   private readTimestamp: unknown
 
-  /**
-   * A read-write transaction's id; a read has none: each of its statements is a single-use
-   * read-only transaction at the timestamp of the first (strong), so a read leaves no
-   * transaction open on the session, and needs no BeginTransaction round trip.
-   */
-  private selector(): object {
-    if (this.transactionId !== undefined) return { id: this.transactionId }
-    if (this.readTimestamp !== undefined) return { singleUse: { readOnly: { readTimestamp: this.readTimestamp } } }
-    return { singleUse: { readOnly: { strong: true, returnReadTimestamp: true } } }
-  }
+  constructor(
+    private readonly database: Database,
+    readonly transaction?: Transaction,
+  ) {}
 
   private enqueue<T>(run: () => Promise<T>): Promise<T> {
     const result = this.queue.then(run)
@@ -120,60 +112,51 @@ export class Statements {
     return result
   }
 
-  /** Rows of a query, read as a stream (results over 10 MiB cannot come in one response). */
+  /** Rows of a query (streamed: results over 10 MiB cannot come in one response). */
   query(sql: string, params: Record<string, Param> = {}): Promise<Cell[][]> {
     return this.enqueue(async () => {
-      const stream = this.client.executeStreamingSql(
-        { session: this.session, transaction: this.selector(), sql, ...wireParams(params) },
-        this.callOptions,
-      )
-      const values: WireValue[] = []
-      let width = 0
-      let pending: WireValue | undefined
-      for await (const part of stream as AsyncIterable<PartialResultSet>) {
-        if (part.metadata?.rowType?.fields !== undefined) width = part.metadata.rowType.fields.length
-        this.readTimestamp ??= part.metadata?.transaction?.readTimestamp ?? undefined
-        const chunk = [...(part.values ?? [])]
-        if (pending !== undefined && chunk.length > 0) {
-          chunk[0] = { stringValue: (pending.stringValue ?? '') + (chunk[0]?.stringValue ?? '') }
-          pending = undefined
-        }
-        if (part.chunkedValue) pending = chunk.pop()
-        values.push(...chunk)
+      const query = { sql, ...queryParams(params), ...QUERY_OPTIONS }
+      let rows: unknown[]
+      if (this.transaction !== undefined) {
+        ;[rows] = await this.transaction.run(query)
+      } else {
+        const bound = this.readTimestamp === undefined ? { strong: true, returnReadTimestamp: true } : { readTimestamp: this.readTimestamp }
+        const [read, , metadata] = (await this.database.run(query, bound as Parameters<Database['run']>[1])) as unknown as [unknown[], unknown, ResultMetadata | undefined]
+        this.readTimestamp ??= metadata?.transaction?.readTimestamp ?? undefined
+        rows = read
       }
-      if (pending !== undefined) values.push(pending)
-      const rows: Cell[][] = []
-      for (let at = 0; width > 0 && at < values.length; at += width) rows.push(values.slice(at, at + width).map(cellOf))
-      return rows
+      return (rows as { value: unknown }[][]).map((row) => row.map((cell) => cellOf(cell.value)))
     })
   }
 
   /** A DML statement; the number of rows it changed. */
   update(sql: string, params: Record<string, Param>): Promise<number> {
     return this.enqueue(async () => {
-      const [result] = await this.client.executeSql(
-        { session: this.session, transaction: { id: this.transactionId }, sql, seqno: ++this.seqno, ...wireParams(params) },
-        this.callOptions,
-      )
-      return Number(result.stats?.rowCountExact ?? 0)
+      if (this.transaction === undefined) throw new Error('a DML statement outside a read-write transaction')
+      // ExecuteBatchDml, a unary call: the emulator delays an error on a stream (what runUpdate
+      // uses) by ~7 s (googleapis/nodejs-spanner#2014), production Spanner does not.
+      const [[count]] = await this.transaction.batchUpdate([{ sql, ...queryParams(params) }], { gaxOptions: RETRIES })
+      return count ?? 0
     })
   }
 }
 
-interface PartialResultSet {
-  metadata?: { rowType?: { fields?: unknown[] } | null; transaction?: { readTimestamp?: unknown } | null } | null
-  values?: WireValue[] | null
-  chunkedValue?: boolean | null
+interface ResultMetadata {
+  transaction?: { readTimestamp?: unknown } | null
 }
 
 export interface SpannerStorageOptions {
   /** Keep the per-collection totals quota reads, refreshed before each write commits (enable_quota). */
   quotaTotals: boolean
-  /** Emulator only: it runs one read-write transaction at a time, so this process queues them. */
+  /**
+   * Emulator only: it runs one read-write transaction at a time, and (before 1.5.38) the
+   * client's one multiplexed session holds one transaction: a second one begun on it invalidates
+   * the first ("Invalid transaction ID"). This process then runs its writes one at a time.
+   */
   serialiseWrites: boolean
-  /** Longest wait for the write queue, as for a pooled session. */
+  /** Most transactions in flight (database_pool_max_size), and the longest wait for one. */
+  maxTransactions: number
   timeoutMs: number
-  routeToLeader: boolean
 }
 
 /**
@@ -187,25 +170,31 @@ export class SpannerStorage implements StorageBackend {
   readonly collections = new CollectionIds()
   /** Names of collection ids, for the per-collection views; filled from committed rows only. */
   private readonly names = new Map<number, string>([...STANDARD_COLLECTIONS].map(([name, id]) => [id, name]))
+  private readonly gate: ConnectionGate
   private readonly writeQueue: ConnectionGate | undefined
-  private readonly callOptions: object
 
   constructor(
-    private readonly client: SpannerClient,
-    private readonly pool: SessionPool,
+    private readonly spanner: Spanner,
+    private readonly database: Database,
     private readonly options: SpannerStorageOptions,
   ) {
+    this.gate = new ConnectionGate(options.maxTransactions, options.timeoutMs)
     this.writeQueue = options.serialiseWrites ? new ConnectionGate(1, options.timeoutMs) : undefined
-    this.callOptions = spannerCallOptions(options.routeToLeader)
   }
 
   async withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
     const queue = request.mode === 'read' ? undefined : this.writeQueue
-    await queue?.acquire()
+    try {
+      await queue?.acquire()
+      await this.gate.acquire()
+    } catch (error) {
+      queue?.release()
+      throw error
+    }
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.pool.withSession((session) => this.run(session, request, work))
+          return await this.run(request, work)
         } catch (error) {
           // Aborted before `work` started (while opening: nothing of the caller's was done):
           // begun again, a few times, as a client would after a 503.
@@ -216,18 +205,20 @@ export class SpannerStorage implements StorageBackend {
     } catch (error) {
       throw translate(error)
     } finally {
+      this.gate.release()
       queue?.release()
     }
   }
 
-  private async run<T>(session: string, request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
-    const statements = new Statements(this.client, session, this.callOptions)
+  /**
+   * One attempt: a read-write transaction from getTransaction(), which, unlike
+   * runTransactionAsync(), does not run the work again when Spanner aborts it; the abort
+   * reaches the client as 503 + Retry-After, as syncstorage-rs answers it.
+   */
+  private async run<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
     const readOnly = request.mode === 'read'
-    if (!readOnly) {
-      const [begun] = await this.client.beginTransaction({ session, options: { readWrite: {} } }, this.callOptions)
-      statements.transactionId = begun.id as Uint8Array
-    }
-    const tx = new SpannerTx(statements, request.user, this)
+    const transaction = readOnly ? undefined : (await this.database.getTransaction())[0]
+    const tx = new SpannerTx(new Statements(this.database, transaction), request.user, this)
     let committed = false
     try {
       try {
@@ -239,13 +230,14 @@ export class SpannerStorage implements StorageBackend {
       }
       const result = await work(tx)
       if (this.options.quotaTotals && request.mode === 'write') await tx.refreshTotals()
-      if (!readOnly) await this.client.commit({ session, transactionId: statements.transactionId }, this.callOptions)
+      await transaction?.commit({ gaxOptions: RETRIES })
       committed = true
       this.collections.committed(tx.resolved)
       return result
     } finally {
-      if (!committed && !readOnly) {
-        await this.client.rollback({ session, transactionId: statements.transactionId }, this.callOptions).catch(() => {})
+      if (transaction !== undefined) {
+        if (!committed) await transaction.rollback(RETRIES).catch(() => {})
+        transaction.end()
       }
     }
   }
@@ -265,10 +257,8 @@ export class SpannerStorage implements StorageBackend {
 
   /** Refuses a database without the columns this server reads and writes (prepare-spanner adds them). */
   async requireSchema(): Promise<void> {
-    const rows = await this.pool.withSession((session) =>
-      new Statements(this.client, session, this.callOptions).query(
-        "SELECT CONCAT(table_name, '.', column_name) FROM information_schema.columns WHERE table_schema = ''",
-      ),
+    const rows = await new Statements(this.database).query(
+      "SELECT CONCAT(table_name, '.', column_name) FROM information_schema.columns WHERE table_schema = ''",
     )
     const present = new Set(rows.map((row) => row[0]))
     const missing = REQUIRED_COLUMNS.filter((column) => !present.has(column))
@@ -277,34 +267,30 @@ export class SpannerStorage implements StorageBackend {
     }
   }
 
-  /** The heartbeat of syncstorage-rs, on a pooled session. */
+  /** The heartbeat of syncstorage-rs. */
   async check(): Promise<boolean> {
     try {
-      return await this.pool.withSession(async (session) => {
-        const rows = await new Statements(this.client, session, this.callOptions).query('SELECT CURRENT_TIMESTAMP()')
-        return rows.length === 1
-      })
+      const rows = await new Statements(this.database).query('SELECT CURRENT_TIMESTAMP()')
+      return rows.length === 1
     } catch (error) {
       throw translate(error)
     }
   }
 
+  /** One multiplexed session carries every transaction: the pool is the limit on transactions. */
   poolStatus(): PoolStatus {
-    return this.pool.status()
+    return { active: this.gate.inUse, idle: this.options.maxTransactions - this.gate.inUse, max: this.options.maxTransactions }
   }
 
-  close(): Promise<void> {
-    return this.pool.close()
+  async close(): Promise<void> {
+    await this.gate.drained(5_000)
+    await this.database.close()
+    await this.spanner.close()
   }
 }
 
-/**
- * Options of every Spanner call: a few retries of an unreachable Spanner (the client library's
- * default is ten minutes of them), then 503, so a request does not hang through an outage.
- */
-export function spannerCallOptions(routeToLeader: boolean): object {
-  return { maxRetries: 2, ...(routeToLeader ? { otherArgs: { headers: { 'x-goog-spanner-route-to-leader': 'true' } } } : {}) }
-}
+/** A few retries of an unreachable Spanner (the library's default is minutes of them), then 503. */
+const RETRIES = { maxRetries: 2 }
 
 /** Attempts at opening a transaction that Spanner aborts before the caller's work began. */
 const OPEN_ATTEMPTS = 3

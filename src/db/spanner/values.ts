@@ -1,56 +1,36 @@
 /**
- * Query parameters in the wire form of the Spanner API: a protobuf `Value` plus its Spanner
- * type. INT64 and TIMESTAMP travel as strings; a struct is a list of its field values.
+ * Query parameters as `@google-cloud/spanner` takes them: a value and its Spanner type. INT64
+ * and TIMESTAMP values are passed as the strings Spanner's wire format carries, so no precision
+ * is lost; NULL is null; a struct is the list of its field values.
  */
-export interface SpannerType {
-  code: 'STRING' | 'INT64' | 'TIMESTAMP' | 'ARRAY' | 'STRUCT'
-  arrayElementType?: SpannerType
-  structType?: { fields: { name: string; type: SpannerType }[] }
-}
+type ScalarType = 'string' | 'int64' | 'timestamp'
+export type SpannerType = ScalarType | { type: 'array'; child: ScalarType | { type: 'struct'; fields: { name: string; type: ScalarType }[] } }
 
-export interface WireValue {
-  stringValue?: string
-  nullValue?: 'NULL_VALUE'
-  listValue?: { values: WireValue[] }
-}
+type Value = string | null | Value[]
 
 export interface Param {
   type: SpannerType
-  value: WireValue
+  value: Value
 }
-
-const STRING: SpannerType = { code: 'STRING' }
-const INT64: SpannerType = { code: 'INT64' }
-const TIMESTAMP: SpannerType = { code: 'TIMESTAMP' }
-
-const NULL: WireValue = { nullValue: 'NULL_VALUE' }
 
 /** The latest instant Spanner stores (9999-12-31T23:59:59.99Z, on the 10 ms grid). */
 const LATEST_MS = 253_402_300_799_990
 
-const wire = {
-  string: (value: string | null | undefined): WireValue => (value == null ? NULL : { stringValue: value }),
-  int: (value: number | null | undefined): WireValue => (value == null ? NULL : { stringValue: String(Math.trunc(value)) }),
-  timestamp: (ms: number | null | undefined): WireValue =>
-    ms == null ? NULL : { stringValue: new Date(Math.min(Math.max(ms, 0), LATEST_MS)).toISOString() },
+const encode = {
+  string: (value: string | null | undefined): Value => value ?? null,
+  int: (value: number | null | undefined): Value => (value == null ? null : String(Math.trunc(value))),
+  timestamp: (ms: number | null | undefined): Value => (ms == null ? null : new Date(Math.min(Math.max(ms, 0), LATEST_MS)).toISOString()),
 }
 
-export const string = (value: string): Param => ({ type: STRING, value: wire.string(value) })
-export const int = (value: number): Param => ({ type: INT64, value: wire.int(value) })
-export const timestamp = (ms: number): Param => ({ type: TIMESTAMP, value: wire.timestamp(ms) })
+export const string = (value: string): Param => ({ type: 'string', value: encode.string(value) })
+export const int = (value: number): Param => ({ type: 'int64', value: encode.int(value) })
+export const timestamp = (ms: number): Param => ({ type: 'timestamp', value: encode.timestamp(ms) })
 
-export const strings = (values: readonly string[]): Param => ({
-  type: { code: 'ARRAY', arrayElementType: STRING },
-  value: { listValue: { values: values.map(wire.string) } },
-})
+export const strings = (values: readonly string[]): Param => ({ type: { type: 'array', child: 'string' }, value: values.map(encode.string) })
+export const ints = (values: readonly number[]): Param => ({ type: { type: 'array', child: 'int64' }, value: values.map(encode.int) })
 
-export const ints = (values: readonly number[]): Param => ({
-  type: { code: 'ARRAY', arrayElementType: INT64 },
-  value: { listValue: { values: values.map(wire.int) } },
-})
-
-type FieldKind = keyof typeof wire
-const TYPES: Record<FieldKind, SpannerType> = { string: STRING, int: INT64, timestamp: TIMESTAMP }
+type FieldKind = keyof typeof encode
+const TYPES: Record<FieldKind, ScalarType> = { string: 'string', int: 'int64', timestamp: 'timestamp' }
 
 /**
  * An ARRAY<STRUCT<…>> parameter: one struct per row, fields named and typed by `fields`; a
@@ -59,34 +39,30 @@ const TYPES: Record<FieldKind, SpannerType> = { string: STRING, int: INT64, time
 export function structs<Row>(rows: readonly Row[], fields: { [Name in keyof Row]?: FieldKind }): Param {
   const entries = Object.entries(fields) as [keyof Row & string, FieldKind][]
   return {
-    type: {
-      code: 'ARRAY',
-      arrayElementType: { code: 'STRUCT', structType: { fields: entries.map(([name, kind]) => ({ name, type: TYPES[kind] })) } },
-    },
-    value: {
-      listValue: {
-        values: rows.map((row) => ({
-          listValue: { values: entries.map(([name, kind]) => wire[kind](row[name] as never)) },
-        })),
-      },
-    },
+    type: { type: 'array', child: { type: 'struct', fields: entries.map(([name, kind]) => ({ name, type: TYPES[kind] })) } },
+    value: rows.map((row) => entries.map(([name, kind]) => encode[kind](row[name] as never))),
   }
 }
 
-/** The `params` and `paramTypes` fields of an ExecuteSql request. */
-export function wireParams(params: Record<string, Param>): { params: { fields: Record<string, WireValue> }; paramTypes: Record<string, SpannerType> } {
-  const fields: Record<string, WireValue> = {}
-  const paramTypes: Record<string, SpannerType> = {}
+/** The `params` and `types` of a query. */
+export function queryParams(params: Record<string, Param>): { params: Record<string, Value>; types: Record<string, SpannerType> } {
+  const values: Record<string, Value> = {}
+  const types: Record<string, SpannerType> = {}
   for (const [name, param] of Object.entries(params)) {
-    fields[name] = param.value
-    paramTypes[name] = param.type
+    values[name] = param.value
+    types[name] = param.type
   }
-  return { params: { fields }, paramTypes }
+  return { params: values, types }
 }
 
-/** A result cell: strings as sent (INT64 too), NULL as null. */
+/** A result cell: strings as Spanner sends them (INT64 too, unrounded), NULL as null. */
 export type Cell = string | null
 
-export function cellOf(value: WireValue | null | undefined): Cell {
-  return value?.stringValue ?? null
+/** A value the library decoded (its Int, PreciseDate, Float wrappers, or a string) as a cell. */
+export function cellOf(value: unknown): Cell {
+  if (value === null || value === undefined) return null
+  if (typeof value === 'string') return value
+  if (value instanceof Date) return value.toISOString()
+  const wrapped = (value as { value?: unknown }).value
+  return wrapped === undefined ? String(value) : String(wrapped)
 }

@@ -136,6 +136,26 @@ describe('prepare-spanner without a database', () => {
     expect(result.stderr).toContain('cannot reach the Spanner emulator')
   }, 30_000)
 
+  test('Ctrl-C stops it while it waits for an emulator that does not answer (the client library handlers are removed)', async () => {
+    const child = Bun.spawn(['bun', MAIN, 'prepare-spanner'], {
+      cwd: mkdtempSync(join(tmpdir(), 'syncserver-spanner-')),
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        SYNC_SYNCSTORAGE__DATABASE_URL: 'spanner://projects/p/instances/inst/databases/db',
+        SYNC_SYNCSTORAGE__SPANNER_EMULATOR_HOST: `127.0.0.1:${await freePort()}`,
+      },
+      stdout: 'ignore',
+      stderr: 'ignore',
+    })
+    // Long enough for the library to be loaded and its first calls to be retrying.
+    await Bun.sleep(1_500)
+    const signalled = Date.now()
+    child.kill('SIGINT')
+    await child.exited
+    expect(child.signalCode).toBe('SIGINT')
+    expect(Date.now() - signalled).toBeLessThan(1_000)
+  }, 30_000)
+
   test('without credentials for real Spanner, the error says how to provide them', async () => {
     const result = await syncserver(['prepare-spanner'], {
       SYNC_SYNCSTORAGE__DATABASE_URL: 'spanner://projects/p/instances/inst/databases/db',

@@ -21,8 +21,12 @@ import {
 
 setDefaultTimeout(120_000)
 
-/** Every ordered pair of engines: Spanner (keyed by fxa_uid/fxa_kid) with each SQL engine both ways, and the SQL engines among themselves. */
-const pairs = backends.flatMap((from) => backends.filter((to) => to !== from).map((to) => [from.name, to.name, from, to] as const))
+/**
+ * Every ordered pair of engines, an engine with itself included (a move to a new host of the
+ * same kind): Spanner (keyed by fxa_uid/fxa_kid) with each SQL engine both ways, and the SQL
+ * engines among themselves.
+ */
+const pairs = backends.flatMap((from) => backends.map((to) => [from.name, to.name, from, to] as const))
 const crossKeyed = (from: TestBackend, to: TestBackend) => (from.name === 'spanner') !== (to.name === 'spanner')
 
 const servers: TestServer[] = []

@@ -181,9 +181,9 @@ function spannerEngine(): BenchEngine {
     singleWriter: 'not measured: the emulator runs one read-write transaction at a time, so a second process only adds aborted (503) writes',
     unreachable: async () => emulatorUnavailable(),
     freshDatabase: fresh,
-    async openCeiling(concurrency) {
+    async openCeiling() {
       const database = await fresh()
-      return { ceiling: await openSpannerCeiling(database.url, await emulatorHost(), concurrency), database }
+      return { ceiling: await openSpannerCeiling(database.url, await emulatorHost()), database }
     },
   }
 }

@@ -19,7 +19,7 @@ describe.skipIf(spanner === undefined)('bench: the raw Spanner ceiling', () => {
   let ceiling: DbCeiling
   beforeAll(async () => {
     const url = await (spanner as NonNullable<typeof spanner>).freshDatabaseUrl()
-    ceiling = await openSpannerCeiling(url, await emulatorHost(), 2)
+    ceiling = await openSpannerCeiling(url, await emulatorHost())
   })
   afterAll(() => ceiling?.close())
 

@@ -327,10 +327,18 @@ async function send(
   init: { body?: string; headers?: Record<string, string>; unsigned?: boolean; contentType?: string } = {},
 ): Promise<Sent> {
   const client = ctx.server.client(ctx.uids[op.user] as number)
-  const sentAt = Date.now()
   const headers = { ...init.headers }
   if (init.body !== undefined) headers['content-type'] = init.contentType ?? 'application/json'
-  const response = await client.request(method, path, { body: init.body, headers, unsigned: init.unsigned })
+  let sentAt: number
+  let response: Response
+  for (let attempt = 1; ; attempt++) {
+    sentAt = Date.now()
+    response = await client.request(method, path, { body: init.body, headers, unsigned: init.unsigned })
+    if (!isRetriedAbort(ctx, response, attempt)) break
+    await response.text()
+    abortRetries.count++
+    await Bun.sleep(10 * attempt)
+  }
   const text = await response.text()
   const sent = { status: response.status, headers: response.headers, text, sentAt, receivedAt: Date.now() }
   const key = `${op.kind} ${sent.status}`
@@ -338,6 +346,18 @@ async function send(
   checkEveryResponse(sent, `${method} ${path}`)
   return sent
 }
+
+/**
+ * On an engine whose transactions abort on their own (Spanner: the emulator aborts one now and
+ * then even with a single client, and production Spanner may abort any transaction), a 503 with
+ * Retry-After is retried as Firefox retries it. The model applies the operation once, so an
+ * abort that left anything behind still shows up as a divergence later in the sequence.
+ */
+const MOST_ATTEMPTS = 5
+export const abortRetries = { count: 0 }
+
+const isRetriedAbort = (ctx: RunContext, response: Response, attempt: number): boolean =>
+  ctx.server.abortsOnItsOwn && response.status === 503 && response.headers.has('retry-after') && attempt < MOST_ATTEMPTS
 
 function fail(message: string): never {
   throw new Divergence(message)

@@ -9,6 +9,10 @@ const { max_post_records, max_post_bytes, max_record_payload_bytes, max_total_re
 export class RestartableServer {
   private clients = new Map<number, SyncClient>()
   restarts = 0
+  /** Spanner aborts transactions without any competing client (see isRetriedAbort in operations.ts). */
+  get abortsOnItsOwn(): boolean {
+    return this.engine === 'spanner'
+  }
 
   private constructor(
     readonly engine: string,

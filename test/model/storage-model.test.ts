@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { backends } from '../support/backends.ts'
-import { coverageSummary } from './operations.ts'
+import { abortRetries, coverageSummary } from './operations.ts'
 import { runModel } from './runner.ts'
 import { RestartableServer } from './server.ts'
 import { sizeOn } from './sizes.ts'
@@ -25,7 +25,7 @@ describe.each(backends)('storage model on $name', (backend) => {
 
   test(`${runs} random sequences of ${ops} operations agree with the model`, async () => {
     const report = await runModel(server, { runs, ops, seed })
-    console.log(`model ${report.engine}: ${report.runs} of ${runs} runs × ${ops} ops (${report.operations} operations, ${server.restarts} restarts) in ${report.seconds.toFixed(1)} s, seed ${report.seed}`)
+    console.log(`model ${report.engine}: ${report.runs} of ${runs} runs × ${ops} ops (${report.operations} operations, ${server.restarts} restarts, ${abortRetries.count} aborts retried) in ${report.seconds.toFixed(1)} s, seed ${report.seed}`)
     if (process.env.MODEL_COVERAGE !== undefined) console.log(`requests by op and status: ${coverageSummary()}`)
     if (report.failure !== undefined) console.error(report.failure)
     expect(report.failure).toBeUndefined()

@@ -70,14 +70,30 @@ install_release_tools
 install_chromium
 bun run build >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
-log=$(mktemp)
-bun test "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-passed=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
-failed=$(grep -Eo '^ *[0-9]+ fail$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
-skipped=$(grep -Eo '^ *[0-9]+ skip$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
-rm -f "$log"
-if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+passed=0 failed=0 skipped=0 status=0
+# Runs `bun test ARGS…` and adds its counts to the totals.
+run_bun_test() {
+  local log count_passed count_failed count_skipped code
+  log=$(mktemp)
+  bun test "$@" 2>&1 | tee "$log"
+  code=${PIPESTATUS[0]}
+  count_passed=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+  count_failed=$(grep -Eo '^ *[0-9]+ fail$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+  count_skipped=$(grep -Eo '^ *[0-9]+ skip$' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+  rm -f "$log"
+  if [ "$code" -ne 0 ] && [ "$count_failed" -eq 0 ]; then count_failed=1; fi
+  [ "$code" -ne 0 ] && status=$code
+  passed=$((passed + count_passed)) failed=$((failed + count_failed)) skipped=$((skipped + count_skipped))
+}
+
+run_bun_test "$@"
+
+# Spanner once more through the compiled binary, as an operator runs it: `dist/syncserver
+# prepare-spanner`, then `dist/syncserver serve`, under the HTTP suite and the model test.
+if [ $# -eq 0 ] && [ -x /usr/lib/google-cloud-sdk/bin/cloud_spanner_emulator/gateway_main ]; then
+  echo "== the HTTP suite and the model test on Spanner through dist/syncserver"
+  SYNCSERVER_TEST_SERVER=binary SYNCSERVER_TEST_BACKENDS=spanner run_bun_test test/http test/model/storage-model.test.ts
+fi
 
 # The benchmark's quick mode runs too, so it cannot rot: it reports numbers and never fails on
 # them, but a benchmark that breaks counts as a failed test.

@@ -1,9 +1,12 @@
 import { afterAll, beforeAll } from 'bun:test'
 import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
 import { parseSettings } from '../../src/config/load.ts'
 import { resolveSettings } from '../../src/config/settings.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import type { TestBackend } from './backends.ts'
+import { BINARY, emptyDir, freePort, run } from './binary.ts'
+import { startServerProcess } from './server-process.ts'
 import { emulatorHost } from './spanner-emulator.ts'
 import { SyncClient, type ClientOptions } from './sync-client.ts'
 
@@ -36,6 +39,7 @@ export async function startTestServer(databaseUrl: string, overrides: SettingsTr
     },
     overrides,
   )
+  if (servedByBinary) return startBinaryServer(tree, String(tree.master_secret))
   const settings = await resolveSettings(parseSettings(tree))
   const server: RunningServer = await startServer(settings, { quiet: true })
   return {
@@ -44,6 +48,48 @@ export async function startTestServer(databaseUrl: string, overrides: SettingsTr
     client: (uid, options) => new SyncClient(server.url, settings.master_secret, uid, options),
     stop: () => server.stop(),
   }
+}
+
+/** Tests that move this process's clock (setSystemTime) need the server in this process. */
+export const servedByBinary = process.env.SYNCSERVER_TEST_SERVER === 'binary'
+
+/**
+ * SYNCSERVER_TEST_SERVER=binary: the same settings as a config file for `dist/syncserver serve`
+ * (built beforehand), after `dist/syncserver prepare-spanner` on a Spanner URL, so a suite
+ * proves what an operator runs, not only the sources.
+ */
+async function startBinaryServer(tree: SettingsTree, masterSecret: string): Promise<TestServer> {
+  const port = await freePort()
+  const dir = emptyDir()
+  const config = join(dir, 'syncserver.toml')
+  // Request lines would pile up in the collected output of a whole suite.
+  await Bun.write(config, toToml(merge(tree, { port, log_requests: false })))
+  const databaseUrl = String((tree.syncstorage as SettingsTree).database_url)
+  if (databaseUrl.startsWith('spanner:')) {
+    const prepared = await run(['prepare-spanner', '--config', config], dir)
+    if (prepared.code !== 0) throw new Error(`dist/syncserver prepare-spanner failed:\n${prepared.stdout}${prepared.stderr}`)
+  }
+  const server = await startServerProcess({ command: [BINARY, 'serve', '--config', config], cwd: dir, env: {}, port })
+  const url = server.origin
+  return {
+    url,
+    masterSecret,
+    client: (uid, options) => new SyncClient(url, masterSecret, uid, options),
+    stop: async () => {
+      await server.stop()
+    },
+  }
+}
+
+/** TOML for a settings tree: scalars and arrays first, then each table under its dotted name. */
+export function toToml(tree: SettingsTree, table = ''): string {
+  const isTable = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value)
+  const lines: string[] = table === '' ? [] : [`[${table}]`]
+  for (const [key, value] of Object.entries(tree)) {
+    if (value !== undefined && !isTable(value)) lines.push(`${key} = ${JSON.stringify(value)}`)
+  }
+  const tables = Object.entries(tree).filter(([, value]) => isTable(value))
+  return [lines.join('\n'), ...tables.map(([key, value]) => toToml(value as SettingsTree, table === '' ? key : `${table}.${key}`))].join('\n\n')
 }
 
 function merge(base: SettingsTree, override: SettingsTree): SettingsTree {

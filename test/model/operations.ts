@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { MODEL_LIMITS, isValidId, judgePost, judgePut, page, utf8Bytes, type Millis, type SortOrder, type UserModel } from './model.ts'
 import type { RestartableServer } from './server.ts'
+import type { RequestOptions, SyncClient } from '../support/sync-client.ts'
 
 /**
  * The operations a model run draws, as plain data (so a failing sequence prints and replays),
@@ -329,16 +330,7 @@ async function send(
   const client = ctx.server.client(ctx.uids[op.user] as number)
   const headers = { ...init.headers }
   if (init.body !== undefined) headers['content-type'] = init.contentType ?? 'application/json'
-  let sentAt: number
-  let response: Response
-  for (let attempt = 1; ; attempt++) {
-    sentAt = Date.now()
-    response = await client.request(method, path, { body: init.body, headers, unsigned: init.unsigned })
-    if (!isRetriedAbort(ctx, response, attempt)) break
-    await response.text()
-    abortRetries.count++
-    await Bun.sleep(10 * attempt)
-  }
+  const { response, sentAt } = await requestRetryingAborts(ctx, client, method, path, { body: init.body, headers, unsigned: init.unsigned })
   const text = await response.text()
   const sent = { status: response.status, headers: response.headers, text, sentAt, receivedAt: Date.now() }
   const key = `${op.kind} ${sent.status}`
@@ -358,6 +350,24 @@ export const abortRetries = { count: 0 }
 
 const isRetriedAbort = (ctx: RunContext, response: Response, attempt: number): boolean =>
   ctx.server.abortsOnItsOwn && response.status === 503 && response.headers.has('retry-after') && attempt < MOST_ATTEMPTS
+
+/** One request, retried while isRetriedAbort says so; `sentAt` is when the answered attempt left. */
+export async function requestRetryingAborts(
+  ctx: RunContext,
+  client: SyncClient,
+  method: string,
+  path: string,
+  options: RequestOptions,
+): Promise<{ response: Response; sentAt: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const sentAt = Date.now()
+    const response = await client.request(method, path, options)
+    if (!isRetriedAbort(ctx, response, attempt)) return { response, sentAt }
+    await response.text()
+    abortRetries.count++
+    await Bun.sleep(10 * attempt)
+  }
+}
 
 function fail(message: string): never {
   throw new Divergence(message)

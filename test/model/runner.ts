@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { UserModel } from './model.ts'
-import { describeOp, opArbitrary, RunContext, runOp, simplerVariants, type Op } from './operations.ts'
+import { describeOp, opArbitrary, requestRetryingAborts, RunContext, runOp, simplerVariants, type Op } from './operations.ts'
 import type { RestartableServer } from './server.ts'
 
 export interface ModelOptions {
@@ -47,15 +47,9 @@ async function runSequence(server: RestartableServer, ops: readonly Op[]): Promi
  */
 async function forget(ctx: RunContext): Promise<void> {
   for (const uid of ctx.uids) {
-    for (let attempt = 1; ; attempt++) {
-      const response = await ctx.server.client(uid).request('DELETE', '/storage')
-      await response.text()
-      if (response.status === 200) break
-      // Spanner's own aborts (see isRetriedAbort in operations.ts) are retried here too.
-      if (!(ctx.server.abortsOnItsOwn && response.status === 503 && attempt < 5)) {
-        throw new Error(`deleting user ${uid} after the sequence answered ${response.status}`)
-      }
-    }
+    const { response } = await requestRetryingAborts(ctx, ctx.server.client(uid), 'DELETE', '/storage', {})
+    await response.text()
+    if (response.status !== 200) throw new Error(`deleting user ${uid} after the sequence answered ${response.status}`)
   }
 }
 

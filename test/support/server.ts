@@ -82,7 +82,7 @@ async function startBinaryServer(tree: SettingsTree, masterSecret: string): Prom
 }
 
 /** TOML for a settings tree: scalars and arrays first, then each table under its dotted name. */
-export function toToml(tree: SettingsTree, table = ''): string {
+function toToml(tree: SettingsTree, table = ''): string {
   const isTable = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value)
   const lines: string[] = table === '' ? [] : [`[${table}]`]
   for (const [key, value] of Object.entries(tree)) {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { dbCeilingConcurrency, dbCeilingName, helloOperation, scenarioConcurrency } from './ceilings.ts'
 import type { BenchEngine, FreshDatabase } from './engines.ts'
 import { LoadSeries, runLoad, type Operation } from './load.ts'
-import { mixPopulation, runMixLevel, type MixLevel } from './mix.ts'
+import type { SyncUser } from './client.ts'
+import { mixPopulation, nextMixConcurrency, runMixLevel, type MixLevel } from './mix.ts'
 import type { BackendReport, MemoryFigures, ScenarioReport } from './model.ts'
 import type { Profile } from './options.ts'
 import { memoryBreakdown, peakRssMiB, peakRssPerProcessMiB, processTree, resetPeakRss, rssMiB, treePssMiB } from './proc.ts'
@@ -18,6 +19,8 @@ export interface BackendContext {
   binary: string
   profile: Profile
   log: (line: string) => void
+  /** Start-up and the mix only (`--mix-only`). */
+  mixOnly: boolean
 }
 
 const MIB_TO_MB = 1.048576
@@ -55,9 +58,18 @@ export async function benchEngine(engine: BenchEngine, ctx: BackendContext): Pro
     log(`${engine.label}: ready in ${freshMs.map((ms) => ms.toFixed(0)).join('/')} ms, idle RSS ${memory.idleAfterStartMB?.toFixed(1)} MB`)
 
     const hwmResettable = resetPeakRss(server.pid)
-    report.mix = await runMix(server, secret, profile, log, engine.label)
+    const mixes = await mixesOfOneAndTwoWorkers(engine, ctx, secret, { server, database }, memory)
+    report.mix = mixes.single
+    if (mixes.two !== undefined) report.mixWorkers2 = mixes.two
+    else report.mixWorkers2Skipped = engine.singleWriter
     if (hwmResettable) memory.peakUnderMixMB = toMB(peakRssMiB(server.pid))
     memory.peakSampledMixMB = toMB(Math.max(...report.mix.map((level) => level.peakRssMiB ?? 0)))
+    if (ctx.mixOnly) {
+      report.memory = memory
+      report.startup = { freshMs, restartMs: [] }
+      report.targets = evaluateTargets(report)
+      return report
+    }
 
     resetPeakRss(server.pid)
     const scenarios = await measureScenarios(engine, server, secret, ctx)
@@ -74,8 +86,6 @@ export async function benchEngine(engine: BenchEngine, ctx: BackendContext): Pro
     const restartMs = await restartSamples(ctx, database, secret, profile.starts.restart)
     report.startup = { freshMs, restartMs, shutdownMs: shutdown.ms, shutdownKilled: shutdown.killed }
 
-    if (engine.singleWriter === undefined) report.mixWorkers2 = await mixWithTwoWorkers(engine, ctx, secret, memory)
-    else report.mixWorkers2Skipped = engine.singleWriter
     await defaultWorkersFigures(engine, ctx, secret, report)
 
     log(`${engine.label}: tokenserver`)
@@ -91,47 +101,81 @@ export async function benchEngine(engine: BenchEngine, ctx: BackendContext): Pro
   }
 }
 
-async function runMix(server: RunningProcess, secret: string, profile: Profile, log: (line: string) => void, label: string): Promise<MixLevel[]> {
-  const population = mixPopulation(server.url, secret, profile.mix.population)
-  // JIT compilation and first-touch allocation would otherwise be charged to the first level.
-  const warmupConcurrency = Math.min(8, Math.max(...profile.mix.levels))
-  await runMixLevel(server, population, { concurrency: warmupConcurrency, maxIterations: profile.mix.maxIterations, maxMs: profile.scenario.warmupMs, thinkMs: 0 })
-  const levels: MixLevel[] = []
-  for (const concurrency of profile.mix.levels) {
-    const level = await runMixLevel(server, population, { concurrency, maxIterations: profile.mix.maxIterations, maxMs: profile.mix.maxMs, thinkMs: profile.mix.thinkMs })
-    log(
-      `${label}: mix c=${concurrency}: ${level.requestsPerSecond.toFixed(0)} req/s, p99 ${level.latency.p99.toFixed(1)} ms, ` +
-        `server ${(level.cpu.serverCores ?? 0).toFixed(2)} cores, errors ${level.errors}${level.saturated ? ' (saturated)' : ''}`,
-    )
-    levels.push(level)
-    // Far past the latency target: higher levels would only queue longer.
-    if (level.latency.p99 > 200) break
-  }
-  return levels
+/** One server's run of the mix: its levels so far. */
+interface MixRun {
+  label: string
+  server: Parameters<typeof runMixLevel>[0]
+  population: SyncUser[]
+  levels: MixLevel[]
 }
 
 /**
- * The same mix against `workers = 2`, on a fresh database like the single-process run, so the
- * two runs compare: the ratio of their req/s at p99 < 50 ms is what the second core buys.
+ * The mix against `workers = 1` (the measured server) and, on a fresh database of its own, a
+ * `workers = 2` server started beside it, their levels interleaved (c=4 on one, c=4 on the other,
+ * c=8 …): the ratio of their req/s at p99 < 50 ms is what the second core buys, and a burst of
+ * background load on this shared machine hits both runs alike instead of one. The idle server
+ * costs nothing while the other is measured. Engines with a single writer run workers = 1 only.
  */
-async function mixWithTwoWorkers(engine: BenchEngine, ctx: BackendContext, secret: string, memory: MemoryFigures): Promise<MixLevel[]> {
+async function mixesOfOneAndTwoWorkers(
+  engine: BenchEngine,
+  ctx: BackendContext,
+  secret: string,
+  single: { server: RunningProcess; database: FreshDatabase },
+  memory: MemoryFigures,
+): Promise<{ single: MixLevel[]; two?: MixLevel[] }> {
+  const run = (label: string, server: RunningProcess, database: FreshDatabase): MixRun => ({
+    label,
+    server: { url: server.url, pid: server.pid, ...(database.backendPids === undefined ? {} : { backendPids: database.backendPids }) },
+    population: mixPopulation(server.url, secret, ctx.profile.mix.population),
+    levels: [],
+  })
+  const singleRun = run(engine.label, single.server, single.database)
+  if (engine.singleWriter !== undefined) {
+    await runMixes([singleRun], ctx)
+    return { single: singleRun.levels }
+  }
   const database = await engine.freshDatabase()
   try {
-    ctx.log(`${engine.label}: mix with workers = 2`)
+    ctx.log(`${engine.label}: starting workers = 2 beside it; their mix levels interleave`)
     const started = await startSyncServer({ binary: ctx.binary, databaseUrl: database.url, env: database.env, masterSecret: secret, workers: 2 })
     if (!started.ok) throw new Error(`server with workers = 2 did not start: ${started.reason}`)
     try {
       // Ready means the first worker answers; give the second time to join.
       await Bun.sleep(1_000)
       resetPeakRss(started.server.pid)
-      const levels = await runMix(started.server, secret, ctx.profile, ctx.log, `${engine.label} workers=2`)
+      const twoRun = run(`${engine.label} workers=2`, started.server, database)
+      await runMixes([singleRun, twoRun], ctx)
       memory.peakPerWorkerUnderMixWorkers2MB = toMB(peakRssPerProcessMiB(started.server.pid))
-      return levels
+      return { single: singleRun.levels, two: twoRun.levels }
     } finally {
       await started.server.stop()
     }
   } finally {
     await database.drop()
+  }
+}
+
+/** Runs the mix's levels on every run in turn until each run's ladder ends (nextMixConcurrency). */
+async function runMixes(runs: readonly MixRun[], ctx: BackendContext): Promise<void> {
+  const { mix, scenario } = ctx.profile
+  // JIT compilation and first-touch allocation would otherwise be charged to the first level.
+  for (const run of runs) {
+    await runMixLevel(run.server, run.population, { concurrency: Math.min(8, Math.max(...mix.levels)), maxIterations: mix.maxIterations, maxMs: scenario.warmupMs, thinkMs: 0 })
+  }
+  for (;;) {
+    const round = runs.flatMap((run) => {
+      const concurrency = nextMixConcurrency(mix, run.levels)
+      return concurrency === undefined ? [] : [{ run, concurrency }]
+    })
+    if (round.length === 0) return
+    for (const { run, concurrency } of round) {
+      const level = await runMixLevel(run.server, run.population, { concurrency, maxIterations: mix.maxIterations, maxMs: mix.maxMs, thinkMs: mix.thinkMs })
+      ctx.log(
+        `${run.label}: mix c=${concurrency}: ${level.requestsPerSecond.toFixed(0)} req/s, p99 ${level.latency.p99.toFixed(1)} ms, ` +
+          `CPU server ${(level.cpu.serverCores ?? 0).toFixed(2)}${level.cpu.databaseCores === undefined ? '' : ` + database ${level.cpu.databaseCores.toFixed(2)}`} / generator ${level.cpu.benchCores.toFixed(2)} / others ${(level.cpu.otherCores ?? 0).toFixed(2)} cores, errors ${level.errors}${level.saturated ? ' (saturated)' : ''}`,
+      )
+      run.levels.push(level)
+    }
   }
 }
 

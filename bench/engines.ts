@@ -17,6 +17,8 @@ export interface FreshDatabase {
   url: string
   /** SYNC_* settings a server needs besides the URL to use this database. */
   env?: Record<string, string>
+  /** The database server's processes serving this database now (PostgreSQL's backends), when they are separate processes on this machine. */
+  backendPids?(): Promise<number[]>
   drop(): Promise<void>
 }
 
@@ -80,6 +82,14 @@ function postgresEngine(): BenchEngine {
     url.pathname = `/${name}`
     return {
       url: url.toString(),
+      async backendPids() {
+        const sql = admin()
+        try {
+          return (await sql<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = ${name}`).map((row) => row.pid)
+        } finally {
+          await sql.end({ timeout: 5 })
+        }
+      },
       async drop() {
         const sql = admin()
         try {

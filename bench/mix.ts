@@ -1,6 +1,7 @@
 import { makeUsers, type SyncUser } from './client.ts'
 import { runLoad, type Operation } from './load.ts'
-import { cpuWindow, sampleRss, type CpuWindow } from './proc.ts'
+import type { Profile } from './options.ts'
+import { cpuWindow, processesCpuWindow, sampleRss, type CpuWindow } from './proc.ts'
 import { paretoPayloadLength, payloadOfLength, randomInt, recordId, seededRandom, weightedIndex } from './records.ts'
 import { errorCounts, Recorder, type LatencySummary } from './stats.ts'
 import { userIndexFor } from './workloads.ts'
@@ -75,6 +76,37 @@ export function highestUnsaturated(levels: readonly MixLevel[]): MixLevel | unde
   return (firstSaturated < 0 ? levels : levels.slice(0, firstSaturated)).at(-1)
 }
 
+/** The mix's latency target: the workers target compares req/s at the busiest level under it. */
+export const LATENCY_LINE_MS = 50
+/** Far past the latency line: higher levels would only queue longer. */
+const HOPELESS_P99_MS = 200
+
+const overTheLine = (level: MixLevel): boolean => level.latency.p99 >= LATENCY_LINE_MS || level.errors > 0
+
+/**
+ * The concurrency a run's next level uses, or undefined when the run is over: the profile's
+ * levels, then its `beyond` levels for as long as the last level stayed under the line.
+ */
+export function nextMixConcurrency(mix: Pick<Profile['mix'], 'levels' | 'beyond'>, done: readonly MixLevel[]): number | undefined {
+  const last = done.at(-1)
+  if (last !== undefined && last.latency.p99 > HOPELESS_P99_MS) return undefined
+  if (done.length < mix.levels.length) return mix.levels[done.length]
+  if (last !== undefined && overTheLine(last)) return undefined
+  return mix.beyond[done.length - mix.levels.length]
+}
+
+/**
+ * The busiest level with p99 under the line and no errors, when the run crossed the line at its
+ * end; `capped` when even its last level stayed under it: the figure would then measure the
+ * load the benchmark offered, not what the server can serve.
+ */
+export function capacityWithinLatency(levels: readonly MixLevel[]): { level?: MixLevel; capped: boolean } {
+  const last = levels.at(-1)
+  const within = levels.filter((level) => !overTheLine(level))
+  const level = within.reduce<MixLevel | undefined>((best, l) => (best === undefined || l.requestsPerSecond > best.requestsPerSecond ? l : best), undefined)
+  return { ...(level === undefined ? {} : { level }), capped: last !== undefined && !overTheLine(last) }
+}
+
 /** Profiles for the mix; uids below the scenarios' ranges. */
 export function mixPopulation(serverUrl: string, masterSecret: string, size: number): SyncUser[] {
   return makeUsers(serverUrl, masterSecret, 100, size)
@@ -82,7 +114,7 @@ export function mixPopulation(serverUrl: string, masterSecret: string, size: num
 
 /** Runs the mix at one concurrency level: `concurrency` profiles, each syncing, thinking, syncing again. */
 export async function runMixLevel(
-  server: { url: string; pid: number },
+  server: { url: string; pid: number; backendPids?: () => Promise<number[]> },
   population: readonly SyncUser[],
   bounds: { concurrency: number; maxIterations: number; maxMs: number; thinkMs: number },
 ): Promise<MixLevel> {
@@ -147,11 +179,16 @@ export async function runMixLevel(
     return 200
   }
 
+  const backends = server.backendPids === undefined ? undefined : await processesCpuWindow(server.backendPids)
   const cpu = cpuWindow(server.pid)
   const rss = sampleRss(server.pid)
   const load = await runLoad({ concurrency: bounds.concurrency, maxOps: bounds.maxIterations, maxMs: bounds.maxMs }, iteration)
   const peakRssMiB = rss.stop()
   const usage = cpu.stop()
+  if (backends !== undefined) {
+    usage.databaseCores = await backends.stop()
+    if (usage.otherCores !== undefined) usage.otherCores = Math.max(0, usage.otherCores - usage.databaseCores)
+  }
   const statuses = all.statusCounts()
   const { errors, designed503 } = errorCounts(statuses)
   const level: MixLevel = {

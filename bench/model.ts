@@ -7,6 +7,8 @@ import type { CpuWindow } from './proc.ts'
 export interface RunReport {
   generatedAt: string
   mode: Profile['mode']
+  /** `--mix-only`: start-up and the mix were measured, nothing else. */
+  mixOnly?: boolean
   profile: Profile
   machine: { cpus: number; model: string; memoryGB: number; kernel: string }
   bun: string

@@ -6,7 +6,12 @@ export interface Profile {
   /** Every scenario, its ceilings and the hello-world run at this closed-loop concurrency. */
   /** Every scenario and ceiling runs as `trials` interleaved trials sharing maxOps and maxMs. */
   scenario: { concurrency: number; maxOps: number; maxMs: number; warmupMs: number; trials: number }
-  mix: { levels: number[]; population: number; maxIterations: number; maxMs: number; thinkMs: number }
+  /**
+   * `levels` always run; `beyond` only while the last level's p99 is still under the latency
+   * line (mix.ts LATENCY_LINE_MS), so a run ends where the server, not the offered load, sets
+   * the figure. Its last entry is the cap: a run still under the line there is not measurable.
+   */
+  mix: { levels: number[]; beyond: number[]; population: number; maxIterations: number; maxMs: number; thinkMs: number }
   /** Starts on a fresh database, and restarts on the database the run filled. */
   starts: { fresh: number; restart: number }
   /** Pause before reading an idle RSS, so the last request's garbage can be collected. */
@@ -22,7 +27,7 @@ export const profiles: Record<Profile['mode'], Profile> = {
   quick: {
     mode: 'quick',
     scenario: { concurrency: 8, maxOps: 20_000, maxMs: 400, warmupMs: 200, trials: 2 },
-    mix: { levels: [8, 32], population: 128, maxIterations: 100_000, maxMs: 800, thinkMs: 100 },
+    mix: { levels: [8, 32], beyond: [64, 128, 256, 512], population: 128, maxIterations: 100_000, maxMs: 800, thinkMs: 100 },
     starts: { fresh: 1, restart: 1 },
     settleMs: 300,
     tokenserverAccounts: 16,
@@ -30,7 +35,7 @@ export const profiles: Record<Profile['mode'], Profile> = {
   full: {
     mode: 'full',
     scenario: { concurrency: 8, maxOps: 500_000, maxMs: 10_000, warmupMs: 2_000, trials: 5 },
-    mix: { levels: [4, 8, 12, 16, 24, 32, 40, 48, 64, 80, 96], population: 1_000, maxIterations: 1_000_000, maxMs: 8_000, thinkMs: 100 },
+    mix: { levels: [4, 8, 12, 16, 24, 32, 40, 48, 64, 80, 96], beyond: [128, 160, 192, 256, 320, 384, 512], population: 1_000, maxIterations: 1_000_000, maxMs: 8_000, thinkMs: 100 },
     starts: { fresh: 5, restart: 5 },
     settleMs: 2_000,
     tokenserverAccounts: 500,
@@ -45,13 +50,16 @@ export interface CliOptions {
   engines: EngineName[]
   /** `--scale`: the data-growth benchmark (scale.ts) instead of the regular run. */
   scale: boolean
+  /** `--mix-only`: start-up and the workers = 1 / workers = 2 mix, nothing after. */
+  mixOnly: boolean
 }
 
 const ALL_ENGINES: EngineName[] = ['sqlite', 'postgres', 'mysql', 'spanner']
 
-const USAGE = `usage: bun run bench [--quick | --scale] [--no-build] [--engines=sqlite,postgres,mysql,spanner] [--binary=PATH]
+const USAGE = `usage: bun run bench [--quick | --scale | --mix-only] [--no-build] [--engines=sqlite,postgres,mysql,spanner] [--binary=PATH]
   --quick      smoke-check durations (CI); numbers are indicative only
   --scale      per-user operations at 1×, 10×, 100× data (5 M records; long, on demand only)
+  --mix-only   only start-up and the realistic mix (workers = 1 and 2): the workers target in a few minutes
   --no-build   use the existing dist/syncserver instead of running \`bun run build\`
   --engines    which storage engines to try (default: all, but --quick leaves out spanner; unreachable ones are skipped)
   --binary=P   measure the binary at P instead of building dist/syncserver`
@@ -63,12 +71,13 @@ const USAGE = `usage: bun run bench [--quick | --scale] [--no-build] [--engines=
 const QUICK_ENGINES: EngineName[] = ['sqlite', 'postgres', 'mysql']
 
 export function parseCli(args: readonly string[]): CliOptions {
-  const options: CliOptions = { profile: profiles.full, build: true, engines: ALL_ENGINES, scale: false }
+  const options: CliOptions = { profile: profiles.full, build: true, engines: ALL_ENGINES, scale: false, mixOnly: false }
   let enginesGiven = false
   for (const arg of args) {
     if (arg === '--quick') options.profile = profiles.quick
     else if (arg === '--no-build') options.build = false
     else if (arg === '--scale') options.scale = true
+    else if (arg === '--mix-only') options.mixOnly = true
     else if (arg.startsWith('--engines=')) {
       options.engines = parseEngines(arg.slice('--engines='.length))
       enginesGiven = true

@@ -132,7 +132,9 @@ export interface CpuWindow {
   machineShare?: number
   /** Time the hypervisor ran something else on our vCPUs, as a fraction of all cores. */
   stealShare?: number
-  /** Cores busy with processes other than the server and the benchmark: noise in the figures. */
+  /** The database server's processes serving the server under test (PostgreSQL's backends), in cores. */
+  databaseCores?: number
+  /** Cores busy with processes other than the server, its database backends and the benchmark: noise in the figures. */
   otherCores?: number
 }
 
@@ -160,6 +162,24 @@ export function cpuWindow(serverPid: number | undefined): { stop(): CpuWindow } 
         window.otherCores = Math.max(0, window.machineShare * cpuCount() - window.benchCores - (window.serverCores ?? 0))
       }
       return window
+    },
+  }
+}
+
+/**
+ * CPU of a changing set of processes over a window, in cores: a database server's backends
+ * serving the server under test (PostgreSQL forks one per connection, and a pool opens them as
+ * load grows). `pids` is asked at both ends; a backend born in the window counts from zero.
+ */
+export async function processesCpuWindow(pids: () => Promise<number[]>): Promise<{ stop(): Promise<number> }> {
+  const started = performance.now()
+  const before = new Map((await pids()).map((pid) => [pid, processOwnCpuSeconds(pid) ?? 0]))
+  return {
+    async stop() {
+      const seconds = (performance.now() - started) / 1000
+      let total = 0
+      for (const pid of await pids()) total += (processOwnCpuSeconds(pid) ?? 0) - (before.get(pid) ?? 0)
+      return Math.max(0, total) / seconds
     },
   }
 }

@@ -14,9 +14,10 @@ export function renderMarkdown(report: RunReport): string {
     '',
     `Load generator and server share the machine. Scenarios: closed loop, ${profile.scenario.concurrency} concurrent clients, ` +
       `${profile.scenario.trials} trials of ${fmtSeconds(profile.scenario.maxMs / profile.scenario.trials)} (or ${fmtInt(profile.scenario.maxOps / profile.scenario.trials)} operations) after a warm-up, ` +
-      'each trial followed by one of its ceiling (same load loop), so a ratio is the median of paired trials. CPU columns: cores used by the server / by the load generator.',
+      'each trial followed by one of its ceiling (same load loop), so a ratio is the median of paired trials. CPU columns: cores used by the server (+ its PostgreSQL backends, in the mix) / by the load generator.',
   ]
   if (report.mode === 'quick') lines.push('', '_Quick mode: a smoke check; the numbers are indicative only._')
+  if (report.mixOnly) lines.push('', '_Mix only (`--mix-only`): start-up and the realistic mix; no scenarios, restarts or tokenserver._')
   for (const backend of report.backends) lines.push('', ...renderBackend(backend, report.binary.bytes))
   if (report.failures.length > 0) lines.push('', '## Benchmark failures', '', ...report.failures.map((failure) => `- ${failure.split('\n')[0]}`))
   return `${lines.join('\n')}\n`
@@ -179,5 +180,5 @@ const fmtCores = (cores: number | undefined) => (cores === undefined ? 'n/a' : `
 const cpuPair = (cpu: CpuWindow | undefined) =>
   cpu === undefined
     ? 'n/a'
-    : `${cpu.serverCores === undefined ? 'n/a' : cpu.serverCores.toFixed(2)} / ${cpu.benchCores.toFixed(2)}${generatorBound(cpu) ? ' **invalid: generator > server**' : ''}`
+    : `${cpu.serverCores === undefined ? 'n/a' : cpu.serverCores.toFixed(2)}${cpu.databaseCores === undefined ? '' : ` + ${cpu.databaseCores.toFixed(2)} database`} / ${cpu.benchCores.toFixed(2)}${generatorBound(cpu) ? ' **invalid: generator > server**' : ''}`
 

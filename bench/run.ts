@@ -35,6 +35,7 @@ async function main(): Promise<number> {
   const report: RunReport = {
     generatedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     mode: profile.mode,
+    ...(options.mixOnly ? { mixOnly: true } : {}),
     profile,
     machine: { cpus: cpuCount(), model: cpuModel(), memoryGB: totalmem() / 1e9, kernel: `Linux ${release()}` },
     bun: Bun.version,
@@ -46,7 +47,7 @@ async function main(): Promise<number> {
 
   for (const name of options.engines) {
     const engine = engines[name]()
-    const backend = await benchEngine(engine, { binary, profile, log })
+    const backend = await benchEngine(engine, { binary, profile, log, mixOnly: options.mixOnly })
     if (backend.skipped !== undefined) log(`${engine.label}: skipped: ${backend.skipped}`)
     if (backend.failed !== undefined) {
       log(`${engine.label}: FAILED: ${backend.failed}`)

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { Database } from '@google-cloud/spanner'
 import { adminClients, openSpanner } from '../../src/db/spanner/client.ts'
 import { isAccessControl } from '../../src/db/spanner/ddl.ts'
 import { prepareSpanner, schemaStatements } from '../../src/db/spanner/prepare.ts'
@@ -59,14 +60,7 @@ describe.skipIf(backendNamed('spanner') === undefined)('a database written by sy
          (${user}, 9, '${batchId}', 't1', NULL, 'staged', NULL),
          (${user}, 9, '${batchId}', 't2', 3, 'staged two', 3600)`,
     ]
-    const spanner = await openSpanner(location.project, { emulatorHost: host, routeToLeader: false })
-    const reference = spanner.instance(location.instance).database(location.database)
-    await reference.runTransactionAsync(async (transaction) => {
-      for (const sql of rows) await transaction.runUpdate(sql)
-      await transaction.commit()
-    })
-    await reference.close()
-    await spanner.close()
+    await writeRows(url, rows)
     server = await startTestServer(url)
   }, 60_000)
   afterAll(() => server?.stop())
@@ -123,17 +117,46 @@ describe.skipIf(backendNamed('spanner') === undefined)('a database written by sy
     const rows = await queryRows(url, "SELECT payload, payload_link, sortindex FROM bsos WHERE bso_id = 'm2'")
     expect(rows).toEqual([['two', null, null]])
   })
+
+  test('a partial update of a record the reference offloaded keeps its payload link and its exact expiry', async () => {
+    const owner = freshUid()
+    const identity = fxaIdentity(owner)
+    const key = `'${identity.fxa_uid}', '${identity.fxa_kid}'`
+    await writeRows(url, [
+      `INSERT INTO user_collections (fxa_uid, fxa_kid, collection_id, modified) VALUES (${key}, 3, '2026-03-01T08:00:00.00Z')`,
+      `INSERT INTO bsos (fxa_uid, fxa_kid, collection_id, bso_id, sortindex, payload, payload_link, modified, expiry) VALUES
+         (${key}, 3, 'f1', 1, '', 'offloaded/f1', '2026-03-01T08:00:00.00Z', '2093-07-19T00:00:00.123456Z')`,
+    ])
+    const stored = `SELECT sortindex, payload, payload_link, expiry FROM bsos WHERE fxa_uid = '${identity.fxa_uid}' AND bso_id = 'f1'`
+    const [[, , , expiry]] = (await queryRows(url, stored)) as [(string | null)[]]
+    expect(expiry).toContain('.123456')
+    expect((await server.client(owner).post('/storage/forms', [{ id: 'f1', sortindex: 2 }])).status).toBe(200)
+    expect(await queryRows(url, stored)).toEqual([['2', '', 'offloaded/f1', expiry ?? null]])
+  })
 })
 
-async function queryRows(url: string, sql: string): Promise<(string | null)[][]> {
+async function onDatabase<T>(url: string, work: (database: Database) => Promise<T>): Promise<T> {
   const location = parseSpannerUrl(url)
   const spanner = await openSpanner(location.project, { emulatorHost: await emulatorHost(), routeToLeader: false })
   const database = spanner.instance(location.instance).database(location.database)
   try {
-    const [rows] = await database.run({ sql, json: false })
-    return (rows as unknown as { value: unknown }[][]).map((row) => row.map((cell) => cellOf(cell.value)))
+    return await work(database)
   } finally {
     await database.close()
     await spanner.close()
   }
 }
+
+const queryRows = (url: string, sql: string): Promise<(string | null)[][]> =>
+  onDatabase(url, async (database) => {
+    const [rows] = await database.run({ sql, json: false })
+    return (rows as unknown as { value: unknown }[][]).map((row) => row.map((cell) => cellOf(cell.value)))
+  })
+
+const writeRows = (url: string, statements: string[]): Promise<void> =>
+  onDatabase(url, (database) =>
+    database.runTransactionAsync(async (transaction) => {
+      for (const sql of statements) await transaction.runUpdate(sql)
+      await transaction.commit()
+    }),
+  )

@@ -16,10 +16,15 @@ export interface Param {
 /** The latest instant Spanner stores (9999-12-31T23:59:59.99Z, on the 10 ms grid). */
 const LATEST_MS = 253_402_300_799_990
 
+/**
+ * A number is encoded; a string is a value as Spanner sent it (a cell read back), written back
+ * unchanged, so a timestamp keeps the precision it was stored with.
+ */
 const encode = {
   string: (value: string | null | undefined): Value => value ?? null,
-  int: (value: number | null | undefined): Value => (value == null ? null : String(Math.trunc(value))),
-  timestamp: (ms: number | null | undefined): Value => (ms == null ? null : new Date(Math.min(Math.max(ms, 0), LATEST_MS)).toISOString()),
+  int: (value: number | Cell | undefined): Value => (value == null || typeof value === 'string' ? (value ?? null) : String(Math.trunc(value))),
+  timestamp: (ms: number | Cell | undefined): Value =>
+    ms == null || typeof ms === 'string' ? (ms ?? null) : new Date(Math.min(Math.max(ms, 0), LATEST_MS)).toISOString(),
 }
 
 export const string = (value: string): Param => ({ type: 'string', value: encode.string(value) })

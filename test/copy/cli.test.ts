@@ -13,9 +13,10 @@ async function runCopy(args: string[], env: Record<string, string> = {}): Promis
   return { code, stdout, stderr }
 }
 
-const target = sqlBackends.at(-1)!
+const target = sqlBackends.at(-1)
 
-test(`syncserver copy (CLI, sqlite → ${target.name}): progress, verification, refusal of a non-empty target, --catch-up`, async () => {
+// Without a SQL engine among SYNCSERVER_TEST_BACKENDS there is no pair to copy between.
+test.skipIf(target === undefined)(`syncserver copy (CLI, sqlite → ${target?.name}): progress, verification, refusal of a non-empty target, --catch-up`, async () => {
   const sourceUrl = await sqlBackends[0]!.freshDatabaseUrl()
   const source = await startTestServer(sourceUrl)
   try {
@@ -24,7 +25,7 @@ test(`syncserver copy (CLI, sqlite → ${target.name}): progress, verification, 
   } finally {
     await source.stop()
   }
-  const targetUrl = await target.freshDatabaseUrl()
+  const targetUrl = await target!.freshDatabaseUrl()
 
   const first = await runCopy(['--from', sourceUrl, '--to', targetUrl, '--chunk', '7'])
   expect(first.stderr).toMatch(/copy: 3 users, 318\/318 records, [\d.]+ MB, \d+ records\/s, [\d.]+ MB\/s, ETA/)
@@ -46,7 +47,7 @@ test(`syncserver copy (CLI, sqlite → ${target.name}): progress, verification, 
 
 const spanner = backendNamed('spanner')
 
-describe.skipIf(spanner === undefined)('syncserver copy (CLI) with Spanner', () => {
+describe.skipIf(spanner === undefined || target === undefined)('syncserver copy (CLI) with Spanner', () => {
   test('sqlite → spanner: the Spanner side names its tokenserver database; unmapped users are listed and exit 3 unless --allow-unmapped', async () => {
     const sourceUrl = await sqlBackends[0]!.freshDatabaseUrl()
     const source = await startTestServer(sourceUrl)

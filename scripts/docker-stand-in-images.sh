@@ -4,7 +4,7 @@
 # oven/bun:<BUN_VERSION> as that plus the Bun on this machine (which must be that release) and
 # this machine's CA bundle (an intercepting proxy's CA lets `bun install` reach npm). Then
 # test/docker/container.test.ts can build and run the image here. Needs root, a running
-# dockerd and debootstrap (apt-get install docker.io debootstrap).
+# dockerd (apt-get install docker.io); debootstrap is installed when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUN_VERSION=$(sed -n 's/^ARG BUN_VERSION=//p' Dockerfile)
@@ -13,6 +13,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 if ! docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
+  command -v debootstrap >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
   debootstrap --variant=minbase bookworm "$work/rootfs" http://deb.debian.org/debian
   tar -C "$work/rootfs" -c . | docker import - debian:bookworm-slim
 fi

@@ -1,17 +1,19 @@
 /**
  * `bun bench/profile.ts <scenario> [seconds]`: runs the server from its sources under
- * `bun --cpu-prof` while one benchmark load runs, then prints where the server's time went.
+ * `bun --cpu-prof` while one benchmark load runs, then prints where the server's time went
+ * during that load (profile-split.ts; the seeding before it is left out).
  * Scenarios: info-collections, post-100, get-1000, batch-3, mix. The profile (.cpuprofile for
  * Chrome DevTools / speedscope, and Bun's Markdown summary) is kept in bench/results/profiles/.
  * PROFILE_ENTRY=<path to main.ts> profiles another checkout (e.g. an experimental patch).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { engines } from './engines.ts'
 import { mixPopulation, runMixLevel } from './mix.ts'
 import { profiles } from './options.ts'
 import { LoadSeries, runLoad } from './load.ts'
+import { profileSplit } from './profile-split.ts'
 import { prepareStorageScenario } from './scenarios.ts'
 import { startSyncServer } from './syncserver.ts'
 import { workloads, type WorkloadId } from './workloads.ts'
@@ -40,10 +42,12 @@ async function main(): Promise<number> {
   })
   if (!started.ok) throw new Error(started.reason)
   const server = started.server
+  const measured = { from: 0, to: 0 }
   try {
     const bounds = { ...profiles.full.scenario, maxMs: seconds * 1000 }
     if (name === 'mix') {
       const population = mixPopulation(server.url, secret, 200)
+      measured.from = Date.now()
       const level = await runMixLevel(server, population, { concurrency: 8, maxIterations: 1e9, maxMs: seconds * 1000, thinkMs: 0 })
       console.log(`mix c=8: ${level.requestsPerSecond.toFixed(0)} req/s, server ${level.cpu.serverCores?.toFixed(2)} cores`)
     } else {
@@ -51,16 +55,18 @@ async function main(): Promise<number> {
       const operation = await prepareStorageScenario(workload, server, secret, bounds.concurrency)
       await runLoad({ concurrency: bounds.concurrency, maxOps: Math.max(workload.users, 200), maxMs: 2_000 }, operation)
       const series = new LoadSeries(bounds.concurrency, server.pid)
+      measured.from = Date.now()
       await series.trial(bounds, operation)
       const result = series.result()
       console.log(`${name}: ${(result.opsPerSecond * workload.requestsPerOp).toFixed(0)} req/s, server ${result.cpu.serverCores?.toFixed(2)} cores`)
     }
+    measured.to = Date.now()
   } finally {
     await server.stop()
     await database.drop()
   }
-  const summary = readdirSync(dir).find((file) => file.endsWith('.md'))
-  if (summary !== undefined) console.log(readFileSync(join(dir, summary), 'utf8').slice(0, 12_000))
+  const profile = readdirSync(dir).find((file) => file.endsWith('.cpuprofile'))
+  if (profile !== undefined) console.log(profileSplit(join(dir, profile), measured.from, measured.to))
   console.log(`profiles in ${dir}`)
   return 0
 }

@@ -1,8 +1,9 @@
-import { Hono } from 'hono'
+import { Hono, type Context, type Handler } from 'hono'
 import { SyncError } from '../errors.ts'
 import type { AppEnv } from '../http/env.ts'
+import type { Logger } from '../http/logger.ts'
 import { asSyncError, storageErrorResponse } from '../http/errors.ts'
-import { hawkAuth, type HawkAuthOptions } from '../http/middleware/hawk-auth.ts'
+import { hawkAuthenticator, type HawkAuthOptions } from '../http/middleware/hawk-auth.ts'
 import type { StorageDeps } from './context.ts'
 import { paths } from './paths.ts'
 import { registerBso } from './routes/bso.ts'
@@ -10,28 +11,65 @@ import { registerCollection } from './routes/collection.ts'
 import { registerInfo } from './routes/info.ts'
 import { registerStorage } from './routes/storage.ts'
 
-/** The Sync 1.5 storage API as a Hono sub-app that renders its own weave-code errors. */
+export type StorageHandler = (c: Context<AppEnv>) => Response | Promise<Response>
+
+/** Makes a route's Hono handler of a storage handler. */
+export type StorageRoute = (handler: StorageHandler) => Handler<AppEnv>
+
+export interface StorageRoutes {
+  /** Hawk-authenticated first (storage-api.md §4). */
+  authenticated: StorageRoute
+  /** Without authentication (info/configuration). */
+  open: StorageRoute
+}
+
+/**
+ * The Sync 1.5 storage API as a Hono sub-app whose routes render their own weave-code errors.
+ * Each route is one handler that authenticates and catches: a sub-app `onError` or an auth
+ * middleware would wrap every request in more of Hono's async dispatch frames.
+ */
 export function createStorageApi(deps: StorageDeps, auth: HawkAuthOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
-  const authenticate = hawkAuth(auth)
-  registerInfo(app, deps, authenticate)
-  registerStorage(app, deps, authenticate)
-  registerCollection(app, deps, authenticate)
-  registerBso(app, deps, authenticate)
+  const rendered = renderingErrors(deps.logger)
+  const authenticate = hawkAuthenticator(auth)
+  const routes: StorageRoutes = {
+    authenticated: (handler) =>
+      rendered((c) => {
+        authenticate(c)
+        return handler(c)
+      }),
+    open: rendered,
+  }
+  registerInfo(app, deps, routes)
+  registerStorage(app, deps, routes)
+  registerCollection(app, deps, routes)
+  registerBso(app, deps, routes)
   // A known path with a method it does not serve is a 405 with an empty body (§2).
   for (const path of Object.values(paths)) {
-    app.all(path, () => {
-      throw new SyncError('methodNotAllowed')
-    })
+    app.all(
+      path,
+      rendered(() => {
+        throw new SyncError('methodNotAllowed')
+      }),
+    )
   }
-  app.onError((error, c) => {
-    const syncError = asSyncError(error)
-    if (syncError.kind === 'internal') {
-      deps.logger.error('storage request failed', { path: c.req.path, error: describe(error) })
-    }
-    return storageErrorResponse(syncError)
-  })
   return app
+}
+
+/** Errors as storage responses, the way an `onError` would: `c.error` set for the metrics layer. */
+function renderingErrors(logger: Logger): StorageRoute {
+  return (handler) => async (c) => {
+    try {
+      return await handler(c)
+    } catch (error) {
+      // What is not an Error goes on to Hono, as it would past an onError.
+      if (!(error instanceof Error)) throw error
+      c.error = error
+      const syncError = asSyncError(error)
+      if (syncError.kind === 'internal') logger.error('storage request failed', { path: c.req.path, error: describe(error) })
+      return storageErrorResponse(syncError)
+    }
+  }
 }
 
 const describe = (error: unknown) => (error instanceof Error ? (error.stack ?? error.message) : String(error))

@@ -1,8 +1,9 @@
-import type { Context, Hono, MiddlewareHandler } from 'hono'
+import type { Context, Hono } from 'hono'
 import { SyncError } from '../../errors.ts'
 import type { AppEnv } from '../../http/env.ts'
 import { bodyFormat, checkContentLength, parseJsonBody, readBodyText } from '../body.ts'
 import { validatePutBody } from '../bso-validation.ts'
+import type { StorageRoutes } from '../api.ts'
 import type { StorageDeps } from '../context.ts'
 import { checkPrecondition } from '../headers.ts'
 import { largestRequestBytes, limitsFor } from '../limits.ts'
@@ -13,10 +14,10 @@ import { bsoJson, jsonResponse } from '../responses.ts'
 import { formatTimestamp } from '../../wire-timestamp.ts'
 
 /** GET, PUT and DELETE `/storage/{collection}/{id}` (storage-api.md §10.9–10.11). */
-export function registerBso(app: Hono<AppEnv>, deps: StorageDeps, auth: MiddlewareHandler<AppEnv>): void {
-  app.get(paths.bso, auth, (c) => getBso(c, deps))
-  app.put(paths.bso, auth, (c) => putBso(c, deps))
-  app.delete(paths.bso, auth, (c) => deleteBso(c, deps))
+export function registerBso(app: Hono<AppEnv>, deps: StorageDeps, routes: StorageRoutes): void {
+  app.get(paths.bso, routes.authenticated((c) => getBso(c, deps)))
+  app.put(paths.bso, routes.authenticated((c) => putBso(c, deps)))
+  app.delete(paths.bso, routes.authenticated((c) => deleteBso(c, deps)))
 }
 
 function getBso(c: Context<AppEnv>, deps: StorageDeps): Promise<Response> {

@@ -1,6 +1,7 @@
-import type { Context, Hono, MiddlewareHandler } from 'hono'
+import type { Context, Hono } from 'hono'
 import type { Bso, StorageTx } from '../../db/types.ts'
 import type { AppEnv } from '../../http/env.ts'
+import type { StorageRoutes } from '../api.ts'
 import type { StorageDeps } from '../context.ts'
 import { checkPrecondition, negotiateOutput, type OutputFormat } from '../headers.ts'
 import { backendQuery, nextOffset } from '../pagination.ts'
@@ -12,10 +13,10 @@ import { formatTimestamp } from '../../wire-timestamp.ts'
 import { postCollection } from './post.ts'
 
 /** GET, POST and DELETE `/storage/{collection}` (storage-api.md §10.6–10.8). */
-export function registerCollection(app: Hono<AppEnv>, deps: StorageDeps, auth: MiddlewareHandler<AppEnv>): void {
-  app.get(paths.collection, auth, (c) => getCollection(c, deps))
-  app.post(paths.collection, auth, (c) => postCollection(c, deps))
-  app.delete(paths.collection, auth, (c) => deleteCollection(c, deps))
+export function registerCollection(app: Hono<AppEnv>, deps: StorageDeps, routes: StorageRoutes): void {
+  app.get(paths.collection, routes.authenticated((c) => getCollection(c, deps)))
+  app.post(paths.collection, routes.authenticated((c) => postCollection(c, deps)))
+  app.delete(paths.collection, routes.authenticated((c) => deleteCollection(c, deps)))
 }
 
 function getCollection(c: Context<AppEnv>, deps: StorageDeps): Promise<Response> {

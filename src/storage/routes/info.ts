@@ -1,6 +1,7 @@
-import type { Context, Hono, MiddlewareHandler } from 'hono'
+import type { Context, Hono } from 'hono'
 import type { StorageTx } from '../../db/types.ts'
 import type { AppEnv } from '../../http/env.ts'
+import type { StorageRoutes } from '../api.ts'
 import type { StorageDeps } from '../context.ts'
 import { checkPrecondition } from '../headers.ts'
 import { paths } from '../paths.ts'
@@ -46,7 +47,7 @@ const views: Record<'collections' | 'counts' | 'usage' | 'quota', InfoView> = {
 }
 
 /** GET info/collections, collection_counts, collection_usage, quota (storage-api.md §10.1–10.4). */
-export function registerInfo(app: Hono<AppEnv>, deps: StorageDeps, auth: MiddlewareHandler<AppEnv>): void {
+export function registerInfo(app: Hono<AppEnv>, deps: StorageDeps, routes: StorageRoutes): void {
   const serve = (view: InfoView) => (c: Context<AppEnv>) => {
     const precondition = preconditionOf(c)
     return deps.backend.withTransaction({ user: c.get('user'), mode: 'read' }, async (tx) => {
@@ -57,11 +58,11 @@ export function registerInfo(app: Hono<AppEnv>, deps: StorageDeps, auth: Middlew
       return jsonResponse(body, { lastModified, headers })
     })
   }
-  app.get(paths.infoCollections, auth, serve(views.collections))
-  app.get(paths.infoCollectionCounts, auth, serve(views.counts))
-  app.get(paths.infoCollectionUsage, auth, serve(views.usage))
-  app.get(paths.infoQuota, auth, serve(views.quota))
-  app.get(paths.infoConfiguration, () => jsonResponse(configurationJson(deps), { lastModified: 0 }))
+  app.get(paths.infoCollections, routes.authenticated(serve(views.collections)))
+  app.get(paths.infoCollectionCounts, routes.authenticated(serve(views.counts)))
+  app.get(paths.infoCollectionUsage, routes.authenticated(serve(views.usage)))
+  app.get(paths.infoQuota, routes.authenticated(serve(views.quota)))
+  app.get(paths.infoConfiguration, routes.open(() => jsonResponse(configurationJson(deps), { lastModified: 0 })))
 }
 
 /** The effective limits, published so clients size their uploads (§10.5). */

@@ -1,5 +1,6 @@
-import type { Context, Hono, MiddlewareHandler } from 'hono'
+import type { Context, Hono } from 'hono'
 import type { AppEnv } from '../../http/env.ts'
+import type { StorageRoutes } from '../api.ts'
 import type { StorageDeps } from '../context.ts'
 import { checkPrecondition } from '../headers.ts'
 import { paths } from '../paths.ts'
@@ -7,7 +8,7 @@ import { preconditionOf } from '../request.ts'
 import { jsonResponse } from '../responses.ts'
 
 /** DELETE `/1.5/{uid}` and `/1.5/{uid}/storage`: everything the user has (§10.12). */
-export function registerStorage(app: Hono<AppEnv>, deps: StorageDeps, auth: MiddlewareHandler<AppEnv>): void {
+export function registerStorage(app: Hono<AppEnv>, deps: StorageDeps, routes: StorageRoutes): void {
   const deleteAll = (c: Context<AppEnv>) => {
     const precondition = preconditionOf(c)
     return deps.backend.withTransaction({ user: c.get('user'), mode: 'wipe' }, async (tx) => {
@@ -17,6 +18,6 @@ export function registerStorage(app: Hono<AppEnv>, deps: StorageDeps, auth: Midd
       return jsonResponse('null', { lastModified })
     })
   }
-  app.delete(paths.user, auth, deleteAll)
-  app.delete(paths.storage, auth, deleteAll)
+  app.delete(paths.user, routes.authenticated(deleteAll))
+  app.delete(paths.storage, routes.authenticated(deleteAll))
 }

@@ -1,9 +1,11 @@
 import { describe, expect, test } from 'bun:test'
+import fc from 'fast-check'
 import { SyncError } from '../errors.ts'
 import {
   hawkAuthorization,
   hawkMac,
   MAX_CLOCK_SKEW_SECONDS,
+  parseHawkAttributes,
   parseHawkHeader,
   resolveHostPort,
   verifyHawk,
@@ -63,6 +65,42 @@ describe('hawkMac', () => {
   test('covers ext', () => {
     const base = { ...GET_REQUEST, ts: VECTOR_TS, nonce: 'h1Ch4vo=' }
     expect(hawkMac(VECTOR_KEY, { ...base, ext: 'x' })).not.toBe(hawkMac(VECTOR_KEY, base))
+  })
+})
+
+describe('parseHawkAttributes', () => {
+  // The grammar as the sticky regex it was first written with; the scanner must agree with it.
+  const ATTRIBUTE = /[\s,]*([^\s,=][^=]*)?=\s*"([^"]*)"\s*/y
+  const NAMES = new Set(['id', 'ts', 'nonce', 'mac', 'ext', 'hash', 'app', 'dlg'])
+  function byRegex(text: string): Record<string, string> | string {
+    const attributes: Record<string, string> = {}
+    ATTRIBUTE.lastIndex = 0
+    while (ATTRIBUTE.lastIndex < text.length) {
+      const match = ATTRIBUTE.exec(text)
+      if (match === null) return 'malformed Hawk header'
+      const name = (match[1] ?? '').trim()
+      if (!NAMES.has(name)) return `unknown Hawk attribute ${name}`
+      attributes[name] = match[2] ?? ''
+    }
+    return attributes
+  }
+  const byScanner = (text: string): Record<string, string> | string => {
+    try {
+      return { ...parseHawkAttributes(text) } as Record<string, string>
+    } catch (error) {
+      return (error as SyncError).message
+    }
+  }
+
+  test('admits and rejects exactly what the attribute grammar does', () => {
+    const pieces = ['id', 'ts', 'nonce', 'mac', 'ext', 'foo', '=', '"', '""', ' ', '\t', ',', 'a', '+/', 'id="x"', ' , ']
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 14 }), (parts) => {
+        const text = parts.join('')
+        expect(byScanner(text)).toEqual(byRegex(text))
+      }),
+      { numRuns: 5000 },
+    )
   })
 })
 

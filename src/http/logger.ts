@@ -42,7 +42,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const format = options.human
     ? (level: LogLevel, message: string, fields: LogFields) => humanLine(level, message, fields)
     : (level: LogLevel, message: string, fields: LogFields) =>
-        `${envelope},"Timestamp":${Date.now() * 1_000_000},"Severity":${SEVERITY[level]},"Fields":${JSON.stringify({ msg: message, ...fields })}}`
+        `${envelope},"Timestamp":${Date.now() * 1_000_000},"Severity":${SEVERITY[level]},"Fields":{"msg":${JSON.stringify(message)}${fieldsJson(fields)}}}`
   const ignore = () => {}
   const log = (level: LogLevel) =>
     SEVERITY[level] > threshold ? ignore : (message: string, fields: LogFields = {}) => write(format(level, message, fields))
@@ -54,6 +54,15 @@ export function createLogger(options: LoggerOptions): Logger {
     error: log('error'),
     notice: options.human ? (_message, lines) => write(lines.join('\n')) : (message, _lines, fields) => info(message, fields),
   }
+}
+
+/**
+ * The fields after `msg`, each with its leading comma: a request's line is written per request,
+ * and copying the fields into a new object with `msg` first cost more than the stringify.
+ */
+function fieldsJson(fields: LogFields): string {
+  const json = JSON.stringify(fields)
+  return json.length === 2 ? '' : `,${json.slice(1, -1)}`
 }
 
 function humanLine(level: LogLevel, message: string, fields: LogFields): string {

@@ -33,6 +33,11 @@ const SNAPSHOT_MOVED = new Error('the snapshot moved under a deferred read')
 /** Drizzle types bun:sqlite's `run()` as void; it returns the statement's change count. */
 const changes = (result: unknown): number => (result as { changes: number }).changes
 
+interface OpenedTx {
+  tx: SqliteTx
+  collection?: ResolvedCollection
+}
+
 /** Sync storage on embedded SQLite (bun:sqlite through Drizzle). */
 export class SqliteStorage implements StorageBackend {
   readonly engine = 'sqlite'
@@ -82,7 +87,9 @@ export class SqliteStorage implements StorageBackend {
       throw translateLockError(error, 'conflict')
     }
     try {
-      const { tx, collection } = await this.open(request, deferred ? this.begin.read : undefined)
+      const opening = this.open(request, deferred ? this.begin.read : undefined)
+      // A read of no collection (info/*) opens at once; awaiting it anyway would cost a hop.
+      const { tx, collection } = opening instanceof Promise ? await opening : opening
       const result = await work(tx)
       if (this.options.quotaTotals && request.mode === 'write') tx.refreshTotals()
       if (client.inTransaction) this.begin.commit()
@@ -97,13 +104,18 @@ export class SqliteStorage implements StorageBackend {
     }
   }
 
-  private async open(request: TransactionRequest, beginRead?: () => void): Promise<{ tx: SqliteTx; collection?: ResolvedCollection }> {
+  private open(request: TransactionRequest, beginRead?: () => void): OpenedTx | Promise<OpenedTx> {
     const { user } = request
     if (request.mode === 'wipe') return { tx: new SqliteTx(this.statements, user, undefined, nowMillis()) }
     if (request.mode === 'read') {
-      const id = request.collection === undefined ? undefined : await this.collectionIds.find(request.collection, this.collectionRows)
-      return { tx: new SqliteTx(this.statements, user, id, nowMillis(), this.userCollections, beginRead) }
+      const read = (id: number | undefined) => ({ tx: new SqliteTx(this.statements, user, id, nowMillis(), this.userCollections, beginRead) })
+      return request.collection === undefined ? read(undefined) : this.collectionIds.find(request.collection, this.collectionRows).then(read)
     }
+    return this.openWrite(request)
+  }
+
+  private async openWrite(request: TransactionRequest & { mode: 'write' }): Promise<OpenedTx> {
+    const { user } = request
     const collection = await this.collectionIds.resolve(request.collection, this.collectionRows)
     const timestamp = await this.writeTimestamp(user.uid, collection.id)
     return { tx: new SqliteTx(this.statements, user, collection.id, timestamp), collection }

@@ -137,6 +137,11 @@ describe('POST records: sizes and counts', () => {
     expect(result.failed).toEqual({ over: 'retry bytes' })
   })
 
+  test('a payload of 3-byte characters is counted in bytes even when its length in characters fits', () => {
+    expect(post([{ id: 'fits', payload: '€'.repeat(166) }]).failed).toEqual({})
+    expect(post([{ id: 'over', payload: '€'.repeat(167) }]).failed).toEqual({ over: 'retry bytes' })
+  })
+
   test('the running total counts every sized record, the ones it fails too, and stays over the limit', () => {
     const result = post(
       [

@@ -8,6 +8,7 @@ import { writeHealth } from './db/retry.ts'
 import type { StorageBackend } from './db/types.ts'
 import { schedulePurge, type ExpiredRows, type PurgeReport } from './db/purge.ts'
 import { createApp } from './app.ts'
+import { paceUpload } from './upload-pacing.ts'
 import { createLogger, silentLogger, type Logger } from './http/logger.ts'
 import type { TokenserverDb } from './db/tokenserver-types.ts'
 import type { InitNodeOutcome } from './tokenserver/bootstrap.ts'
@@ -58,11 +59,14 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const timerSeconds = connectionTimerSeconds(idleSeconds)
   const uploads = { stallMs: idleSeconds * 1000, totalMs: settings.upload_timeout * 1000 }
   const upload = async (request: Request, server: Bun.Server<undefined>) => {
+    // The body is held to the upload limits instead of Bun's deadline (upload-pacing.ts).
+    server.timeout(request, 0)
+    paceUpload(request, uploads)
     try {
-      return await app.fetch(paced(request, server, uploads))
+      return await app.fetch(request)
     } finally {
-      // paced() stopped the connection's timer for the body; it would stay stopped for the
-      // connection's later idle time too, so it is put back (the response's write restarts it).
+      // The connection's timer, stopped for the body, would stay stopped for the connection's
+      // later idle time too, so it is put back (the response's write restarts it).
       server.timeout(request, timerSeconds)
     }
   }
@@ -176,43 +180,6 @@ const tokenserverEngine = (url: string) => parseDatabaseUrl(url).engine as Token
 function connectionTimerSeconds(idleSeconds: number): number {
   const step = 4
   return step * (Math.ceil(idleSeconds / step) + 1)
-}
-
-/**
- * Bun's idle timeout is a deadline for the whole request, body included: a slow but moving
- * upload would be cut at it. So a request with a body is exempt from it, and its body is cut
- * only when no byte arrives for `stallMs` (the idle timeout) or the upload as a whole takes
- * longer than `totalMs` (`upload_timeout`); the handler then fails reading it.
- */
-function paced(request: Request, server: Bun.Server<undefined>, limits: { stallMs: number; totalMs: number }): Request {
-  server.timeout(request, 0)
-  const reader = request.body!.getReader()
-  const deadline = Date.now() + limits.totalMs
-  let timer: ReturnType<typeof setTimeout> | undefined
-  let cutFor: string | undefined
-  const cut = (reason: string) => {
-    cutFor = reason
-    reader.cancel(reason).catch(() => {})
-  }
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const wait = Math.min(limits.stallMs, deadline - Date.now())
-      const stalled = wait === limits.stallMs ? 'request body stalled' : 'upload took longer than upload_timeout'
-      timer = setTimeout(() => cut(stalled), Math.max(0, wait))
-      try {
-        const chunk = await reader.read()
-        if (cutFor !== undefined) controller.error(new Error(cutFor))
-        else if (chunk.done) controller.close()
-        else controller.enqueue(chunk.value)
-      } catch (error) {
-        controller.error(error)
-      } finally {
-        clearTimeout(timer)
-      }
-    },
-    cancel: (reason) => cut(String(reason)),
-  })
-  return new Request(request.url, { method: request.method, headers: request.headers, body, duplex: 'half' } as RequestInit)
 }
 
 /** SQLite's `synchronous` level, before any SQLite file (storage or tokenserver) is opened. */

@@ -1,6 +1,6 @@
 import { capacityWithinLatency, highestUnsaturated, type MixLevel } from './mix.ts'
 import type { BackendReport, ScenarioReport, TargetResult } from './model.ts'
-import { generatorBound } from './proc.ts'
+import { cpuCount, generatorBound } from './proc.ts'
 import { median } from './stats.ts'
 
 /**
@@ -71,8 +71,23 @@ function workersTarget(backend: BackendReport): TargetResult {
   }
   if (single.level === undefined || two.level === undefined) return target(name, undefined, 1.4, '×', '>=', 'p99 ≥ 50 ms at every level of one of the runs')
   const describe = (level: MixLevel) =>
-    `${Math.round(level.requestsPerSecond)} req/s (concurrency ${level.concurrency}; cores: server ${fmtCores(level.cpu.serverCores)}${level.cpu.databaseCores === undefined ? '' : `, database backends ${fmtCores(level.cpu.databaseCores)}`}, generator ${fmtCores(level.cpu.benchCores)}, others ${fmtCores(level.cpu.otherCores)})`
+    `${Math.round(level.requestsPerSecond)} req/s (concurrency ${level.concurrency}; cores: server ${fmtCores(level.cpu.serverCores)}${level.cpu.databaseCores === undefined ? '' : `, database backends ${fmtCores(level.cpu.databaseCores)}`}, generator ${fmtCores(level.cpu.benchCores)}, others ${fmtCores(level.cpu.otherCores)}; ${machineBound(level)})`
   return target(name, two.level.requestsPerSecond / single.level.requestsPerSecond, 1.4, '×', '>=', `${describe(two.level)} vs ${describe(single.level)}`)
+}
+
+/**
+ * CPU per request of every party the machine runs for the mix (server, its database backends,
+ * the generator), and the rate at which they would fill every core. CPU time per request moves
+ * far less with background load than latency does, so this bounds what the second worker can buy
+ * on this machine even when the machine was shared: at 100 % busy, p99 is long past 50 ms.
+ */
+function machineBound(level: MixLevel): string {
+  const perRequestUs = (cores: number | undefined) => ((cores ?? 0) / level.requestsPerSecond) * 1e6
+  const server = perRequestUs(level.cpu.serverCores)
+  const database = perRequestUs(level.cpu.databaseCores)
+  const generator = perRequestUs(level.cpu.benchCores)
+  const parts = `server ${server.toFixed(0)}${level.cpu.databaseCores === undefined ? '' : ` + database ${database.toFixed(0)}`} + generator ${generator.toFixed(0)} µs`
+  return `CPU per request ${parts}: ${cpuCount()} cores full at ${Math.round((cpuCount() * 1e6) / (server + database + generator))} req/s`
 }
 
 /**

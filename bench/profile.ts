@@ -1,7 +1,8 @@
 /**
- * `bun bench/profile.ts <scenario> [seconds]`: runs the server from its sources under
+ * `bun bench/profile.ts <scenario> [seconds] [engine]`: runs the server from its sources under
  * `bun --cpu-prof` while one benchmark load runs, then prints where the server's time went
- * during that load (profile-split.ts; the seeding before it is left out).
+ * during that load (profile-split.ts; the seeding before it is left out). The engine (sqlite by
+ * default; postgres, mysql at BENCH_POSTGRES_URL / BENCH_MYSQL_URL) holds a fresh scratch database.
  * Scenarios: info-collections, post-100, get-1000, batch-3, mix. The profile (.cpuprofile for
  * Chrome DevTools / speedscope, and Bun's Markdown summary) is kept in bench/results/profiles/.
  * PROFILE_ENTRY=<path to main.ts> profiles another checkout (e.g. an experimental patch).
@@ -9,7 +10,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { engines } from './engines.ts'
+import { engines, type EngineName } from './engines.ts'
 import { mixPopulation, runMixLevel } from './mix.ts'
 import { profiles } from './options.ts'
 import { LoadSeries, runLoad } from './load.ts'
@@ -22,22 +23,26 @@ const ROOT = resolve(import.meta.dir, '..')
 const OUT = join(import.meta.dir, 'results', 'profiles')
 
 async function main(): Promise<number> {
-  const [name = 'info-collections', secondsText = '8'] = Bun.argv.slice(2)
-  if (name !== 'mix' && !(name in workloads)) {
-    console.error(`usage: bun bench/profile.ts <${[...Object.keys(workloads), 'mix'].join('|')}> [seconds]`)
+  const [name = 'info-collections', secondsText = '8', engineName = 'sqlite'] = Bun.argv.slice(2)
+  if ((name !== 'mix' && !(name in workloads)) || !(engineName in engines)) {
+    console.error(`usage: bun bench/profile.ts <${[...Object.keys(workloads), 'mix'].join('|')}> [seconds] [${Object.keys(engines).join('|')}]`)
     return 2
   }
   const seconds = Number(secondsText)
-  const dir = join(OUT, name)
+  const dir = join(OUT, engineName === 'sqlite' ? name : `${name}-${engineName}`)
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
 
-  const database = await engines.sqlite().freshDatabase()
+  const engine = engines[engineName as EngineName]()
+  const unreachable = await engine.unreachable()
+  if (unreachable !== undefined) throw new Error(`${engine.label} ${unreachable}`)
+  const database = await engine.freshDatabase()
   const secret = randomBytes(32).toString('hex')
   const started = await startSyncServer({
     binary: '',
     command: [process.execPath, '--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=200', process.env.PROFILE_ENTRY ?? join(ROOT, 'src/main.ts'), 'serve'],
     databaseUrl: database.url,
+    env: database.env,
     masterSecret: secret,
   })
   if (!started.ok) throw new Error(started.reason)

@@ -1,4 +1,5 @@
 import { fillPlaceholders, type SQL } from 'drizzle-orm'
+import { SyncError } from '../errors.ts'
 import type { ConnectionGate } from './pooled.ts'
 
 /** Pool settings shared by the server databases (PostgreSQL, MySQL). */
@@ -50,6 +51,21 @@ export interface SessionSource<Connection, Session> {
 
 /** Returned by `checkout` to ask for another attempt. */
 export const RETRY = Symbol('retry')
+
+/**
+ * The checkout of work that needs no connection of its own: the pool itself. An attempt after
+ * the first follows a connection found dead; none starts past the checkout deadline (a database
+ * that does not answer would otherwise cost a connect timeout per attempt).
+ */
+export function poolCheckout<Pool>(pool: Pool, timeoutMs: number): () => Promise<Pool> {
+  const deadline = Date.now() + timeoutMs
+  let attempted = false
+  return async () => {
+    if (attempted && Date.now() >= deadline) throw new SyncError('unavailable', 'no database connection could be opened in time')
+    attempted = true
+    return pool
+  }
+}
 
 /**
  * Runs `work` on a connection of its own. A connection that turns out dead on its first

@@ -202,6 +202,8 @@ export abstract class PooledTx<Statement> {
 /** A pool of one engine's sessions. */
 export interface SessionPool<Session> {
   withSession<T>(work: (session: Session, mayRetry: boolean) => Promise<T>): Promise<T>
+  /** Like `withSession`, for work that needs no transaction: its statements may each run on any free connection. */
+  withAnyConnection<T>(work: (session: Session, mayRetry: boolean) => Promise<T>): Promise<T>
   status(): PoolStatus
   close(): Promise<void>
 }
@@ -227,18 +229,22 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
   ) {}
   /**
    * Begins the transaction and takes the lock of `collection` (the one the request names; none
-   * for a wipe); returns the collection a write resolved.
+   * for a wipe); returns the collection a write resolved. Not called for a read of no collection.
    */
   protected abstract open(tx: Tx, request: TransactionRequest, collection: string | undefined): Promise<ResolvedCollection | undefined>
   /** One trivial query; true when it answered one row. */
   protected abstract ping(session: Session): Promise<boolean>
 
   withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
-    return guardTransaction(request.mode, () => this.pool.withSession(async (session, mayRetry) => {
+    // A read of no collection (info/*) is one or two statements that take no lock: in READ
+    // COMMITTED (PostgreSQL) or outside a snapshot (MySQL) a transaction would only add round
+    // trips, and a connection of its own the cost of a checkout.
+    const noTransaction = request.mode === 'read' && request.collection === undefined
+    const transaction = async (session: Session, mayRetry: boolean) => {
       const tx = this.driver.newTx(session, request.user.uid)
       tx.readOnly = request.mode === 'read'
       try {
-        const resolved = await this.open(tx, request, request.mode === 'wipe' ? undefined : request.collection)
+        const resolved = noTransaction ? undefined : await this.open(tx, request, request.mode === 'wipe' ? undefined : request.collection)
         tx.working = true
         const result = await work(tx)
         if (this.options.quotaTotals && request.mode === 'write') await tx.refreshTotals()
@@ -253,7 +259,8 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
         if (mayRetry && harmless && this.driver.isConnectionLost(error)) throw new StaleConnection(error)
         throw this.driver.translate(error)
       }
-    }))
+    }
+    return guardTransaction(request.mode, () => (noTransaction ? this.pool.withAnyConnection(transaction) : this.pool.withSession(transaction)))
   }
 
   async check(): Promise<boolean> {

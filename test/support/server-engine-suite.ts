@@ -229,6 +229,25 @@ export function serverEngineSuite(engine: 'postgres' | 'mysql', adminFor: (url: 
       expect(await storage.check()).toBe(true)
     })
 
+    test('reads of no collection, which run on any pooled connection, get past connections killed while idle', async () => {
+      const user = newUser()
+      const written = await write(storage, user, 'forms', async (tx) => {
+        await tx.putBsos([{ id: 'f', payload: 'x' }])
+        return tx.timestamp
+      })
+      await Promise.all(Array.from({ length: 4 }, () => storage.withTransaction({ user, mode: 'read' }, (tx) => tx.collectionTimestamps())))
+      for (const id of await admin.connections()) await admin.kill(id)
+      await Bun.sleep(50)
+      for (let round = 0; round < 6; round++) {
+        const timestamps = await storage.withTransaction({ user, mode: 'read' }, async (tx) => {
+          await tx.storageTimestamp()
+          return tx.collectionTimestamps()
+        })
+        expect(Object.fromEntries(timestamps)).toEqual({ forms: written })
+      }
+      expect(storage.poolStatus()).toMatchObject({ active: 0, max: 4 })
+    })
+
     test('a batch created through one instance is appended to and committed through the other', async () => {
       const user = newUser()
       const batch = await write(storage, user, 'passwords', async (tx) => {

@@ -4,7 +4,7 @@ import { SyncError } from '../../errors.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
 import type { MigrationTarget } from '../migrations/apply.ts'
 import { CONNECTION_LOST_CODES, ConnectionGate } from '../pooled.ts'
-import { RenderedStatement, StaleConnection, withPooledSession, type PoolOptions, type Renderable } from '../pooled-connection.ts'
+import { poolCheckout, RenderedStatement, StaleConnection, withPooledSession, type PoolOptions, type Renderable } from '../pooled-connection.ts'
 import type { PoolStatus } from '../types.ts'
 
 export { StaleConnection, type PoolOptions }
@@ -25,14 +25,19 @@ export interface Changed {
 }
 
 /**
- * One pooled connection, checked out for one transaction. Statements go over the text protocol
- * with the values escaped by mysql2: one round trip each, whatever their shape (multi-row
- * inserts, IN lists), and no per-connection statement cache to fill.
+ * One pooled connection, checked out for one transaction, or (without `checkedOut`) the pool
+ * itself, for work that needs no transaction: each statement then runs on whichever connection
+ * is free. Statements go over the text protocol with the values escaped by mysql2: one round
+ * trip each, whatever their shape (multi-row inserts, IN lists), and no per-connection
+ * statement cache to fill.
  */
 export class MysqlSession {
   private lost = false
 
-  constructor(private readonly connection: mysql.PoolConnection) {}
+  constructor(
+    private readonly connection: Pick<mysql.Pool, 'query'>,
+    private readonly checkedOut?: mysql.PoolConnection,
+  ) {}
 
   get usable(): boolean {
     return !this.lost
@@ -75,8 +80,8 @@ export class MysqlSession {
 
   /** Back to the pool, or closed for good when it broke. */
   finish(): void {
-    if (this.lost) this.connection.destroy()
-    else this.connection.release()
+    if (this.lost) this.checkedOut?.destroy()
+    else this.checkedOut?.release()
   }
 }
 
@@ -124,9 +129,11 @@ interface PoolInternals {
 export class MysqlPool {
   private readonly pool: mysql.Pool
   private readonly gate: ConnectionGate
+  private readonly timeoutMs: number
 
   constructor(url: string, options: PoolOptions) {
-    this.gate = new ConnectionGate(options.poolMaxSize, options.connectionTimeoutSeconds * 1000)
+    this.timeoutMs = options.connectionTimeoutSeconds * 1000
+    this.gate = new ConnectionGate(options.poolMaxSize, this.timeoutMs)
     this.pool = mysql.createPool({
       uri: url,
       connectionLimit: options.poolMaxSize,
@@ -152,8 +159,26 @@ export class MysqlPool {
             throw translateMysqlError(error)
           }
         },
-        open: (connection) => new MysqlSession(connection),
+        open: (connection) => new MysqlSession(connection, connection),
         finish: (session) => session.finish(),
+        translate: translateMysqlError,
+      },
+      work,
+    )
+  }
+
+  /**
+   * Runs `work`, which needs no transaction, with each statement on whichever pooled connection
+   * is free (mysql2 checks one out and back per statement, and drops one that broke): admitted
+   * by the same gate, and started over when a connection turns out dead.
+   */
+  withAnyConnection<T>(work: (session: MysqlSession, mayRetry: boolean) => Promise<T>): Promise<T> {
+    return withPooledSession(
+      {
+        gate: this.gate,
+        checkout: poolCheckout(this.pool, this.timeoutMs),
+        open: (pool: mysql.Pool) => new MysqlSession(pool),
+        finish: () => {},
         translate: translateMysqlError,
       },
       work,

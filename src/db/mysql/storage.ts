@@ -58,8 +58,7 @@ export class MysqlStorage extends PooledStorage<MysqlSession, MysqlTx> implement
         : request.mode === 'write'
           ? await this.collectionIds.resolve(name, rows)
           : await this.collectionIds.find(name, rows).then((id) => (id === undefined ? undefined : { name, id, created: false }))
-    // A read of no collection (info/*) needs no snapshot for info/collections' one statement, and
-    // START TRANSACTION + COMMIT would triple its round trips; PostgreSQL skips them too.
+    // A read of a collection that does not exist reads nothing a snapshot could keep consistent.
     if (request.mode !== 'read' || collection !== undefined) await tx.begin()
     if (collection === undefined) return undefined
     const { id } = collection

@@ -4,7 +4,7 @@ import { SyncError } from '../../errors.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
 import type { MigrationTarget } from '../migrations/apply.ts'
 import { CONNECTION_LOST_CODES, ConnectionGate } from '../pooled.ts'
-import { RenderedStatement, RETRY, StaleConnection, withPooledSession, type PoolOptions, type Renderable } from '../pooled-connection.ts'
+import { poolCheckout, RenderedStatement, RETRY, StaleConnection, withPooledSession, type PoolOptions, type Renderable } from '../pooled-connection.ts'
 import type { PoolStatus } from '../types.ts'
 
 export { StaleConnection, type PoolOptions }
@@ -27,6 +27,49 @@ interface DriverConnection {
   reserved: unknown
 }
 
+/** Where a transaction's statements go: a reserved connection, or any free one of the pool. */
+export interface PgStatements {
+  /** False once the connection died under us. */
+  readonly usable: boolean
+  /** Rows as arrays, in select-list order. */
+  run(statement: PgStatement, values: Record<string, unknown>): Promise<unknown[][]>
+  raw(text: string, params: unknown[], prepare: boolean): Promise<unknown[][]>
+}
+
+/**
+ * Statements of work that needs no transaction: each runs on whichever pooled connection is
+ * free, with no reservation to make and give back. postgres.js itself rejects the statements
+ * of a connection that closes (only those queued behind a reservation are forgotten), so
+ * there is nothing to watch.
+ */
+class PgPoolStatements implements PgStatements {
+  readonly usable = true
+  private readonly prepared: postgres.UnsafeQueryOptions
+  private readonly unprepared: postgres.UnsafeQueryOptions
+
+  constructor(
+    private readonly client: postgres.Sql,
+    onConnection: (connection: DriverConnection) => void,
+  ) {
+    // Learns the connections opened for these statements too (lbheartbeat's idle count).
+    const onexecute = (connection: DriverConnection) => {
+      onConnection(connection)
+      return true
+    }
+    this.prepared = { prepare: true, onexecute } as postgres.UnsafeQueryOptions
+    this.unprepared = { prepare: false, onexecute } as postgres.UnsafeQueryOptions
+  }
+
+  run(statement: PgStatement, values: Record<string, unknown>): Promise<unknown[][]> {
+    return this.raw(statement.text, statement.bind(values), true)
+  }
+
+  raw(text: string, params: unknown[], prepare: boolean): Promise<unknown[][]> {
+    const query = this.client.unsafe(text, params as postgres.ParameterOrJSON<never>[], prepare ? this.prepared : this.unprepared)
+    return query.values() as unknown as Promise<unknown[][]>
+  }
+}
+
 /**
  * One pooled connection, checked out for one transaction. Every statement runs as a named
  * prepared statement (postgres.js caches them per connection); statements issued without
@@ -36,7 +79,7 @@ interface DriverConnection {
  * closed (it would write to a null socket outside any promise), so each statement first
  * checks that the connection is still the one we reserved.
  */
-export class PgSession {
+export class PgSession implements PgStatements {
   private driverConnection: DriverConnection | undefined
   private lost = false
   /** Rejects the statements still waiting when the connection closes (see `connectionClosed`). */
@@ -171,6 +214,7 @@ export class PostgresPool {
   private readonly sessions = new Set<PgSession>()
 
   private readonly timeoutMs: number
+  private readonly anyConnection: PgPoolStatements
 
   constructor(url: string, options: PoolOptions) {
     this.timeoutMs = options.connectionTimeoutSeconds * 1000
@@ -187,6 +231,24 @@ export class PostgresPool {
       onclose: (id: number) => this.connectionClosed(id),
       connection: { application_name: 'syncserver' },
     })
+    this.anyConnection = new PgPoolStatements(this.client, (connection) => this.openConnections.add(connection.id))
+  }
+
+  /**
+   * Runs `work`, which needs no transaction, with each statement on whichever pooled connection
+   * is free: admitted by the same gate, and started over when a connection turns out dead.
+   */
+  withAnyConnection<T>(work: (statements: PgStatements, mayRetry: boolean) => Promise<T>): Promise<T> {
+    return withPooledSession(
+      {
+        gate: this.gate,
+        checkout: poolCheckout(this.anyConnection, this.timeoutMs),
+        open: (statements: PgStatements) => statements,
+        finish: () => {},
+        translate: translatePgError,
+      },
+      work,
+    )
   }
 
   /** Runs `work` on a connection of its own (see `withPooledSession`). */

@@ -5,7 +5,7 @@ import { mergeWrites, PooledStorage, PooledTx } from '../pooled-storage.ts'
 import { batchExpiry, recordExpiry, writeTimestampAfter } from '../rules.ts'
 import { nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
-import { isConnectionLost, PgStatement, PostgresPool, translatePgError, type PgSession } from './connection.ts'
+import { isConnectionLost, PgStatement, PostgresPool, translatePgError, type PgStatements } from './connection.ts'
 import { decodePayload, encodePayload, iso, listingParams, listingText, statements, toMillis, upserts } from './statements.ts'
 
 
@@ -26,7 +26,7 @@ const STALE_STATISTICS = `
     FROM pg_stat_user_tables WHERE relid = 'bsos'::regclass`
 
 /** Sync storage on PostgreSQL (postgres.js, statements rendered by Drizzle). */
-export class PostgresStorage extends PooledStorage<PgSession, PostgresTx> implements StorageBackend {
+export class PostgresStorage extends PooledStorage<PgStatements, PostgresTx> implements StorageBackend {
   readonly engine = 'postgres'
 
   constructor(pool: PostgresPool, options: StorageOptions = {}) {
@@ -62,9 +62,6 @@ export class PostgresStorage extends PooledStorage<PgSession, PostgresTx> implem
 
   /** BEGIN and the collection lock; returns the collection a write resolved. */
   protected async open(tx: PostgresTx, request: TransactionRequest, name: string | undefined): Promise<ResolvedCollection | undefined> {
-    // In READ COMMITTED a transaction adds nothing to reads that take no lock: every
-    // statement sees the latest commits either way. Those run without BEGIN.
-    if (request.mode !== 'wipe' && name === undefined) return undefined
     tx.begin()
     if (name === undefined) return undefined
     const rows = collectionRowsOf(tx)
@@ -99,7 +96,7 @@ export class PostgresStorage extends PooledStorage<PgSession, PostgresTx> implem
     return UUID.test(batchId)
   }
 
-  protected async ping(session: PgSession): Promise<boolean> {
+  protected async ping(session: PgStatements): Promise<boolean> {
     const rows = await session.raw('SELECT 1', [], true)
     return rows.length === 1
   }
@@ -109,7 +106,7 @@ class PostgresTx extends PooledTx<PgStatement> implements StorageTx {
   private begun: Promise<unknown> | undefined
 
   constructor(
-    private readonly session: PgSession,
+    private readonly session: PgStatements,
     uid: number,
   ) {
     super(uid, statements, { at: iso, millis: toMillis, decodePayload })

@@ -5,6 +5,8 @@
 # "N passed, N failed".
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/ensure-tools.sh" || exit 1
+# ensure-tools.sh runs under set -e; here a failing step must not end the run before its summary line.
+set +e
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
 

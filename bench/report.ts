@@ -118,7 +118,7 @@ function resources(backend: BackendReport, binaryBytes?: number): string[] {
   const startup = backend.startup
   if (startup !== undefined) {
     const samples = (values: number[]) => `median **${fmtMs(median(values))} ms** (${values.map((v) => v.toFixed(0)).join(', ')})`
-    lines.push(`- Start → first 200 on \`__lbheartbeat__\`: fresh database ${samples(startup.freshMs)}; populated database ${samples(startup.restartMs)}`)
+    lines.push(`- Start → first 200 on \`__lbheartbeat__\`: fresh database ${samples(startup.freshMs)}${startup.restartMs.length === 0 ? '' : `; populated database ${samples(startup.restartMs)}`}`)
     if (startup.shutdownMs !== undefined) {
       lines.push(`- SIGTERM → exit after the load: ${fmtMs(startup.shutdownMs)} ms${startup.shutdownKilled ? ' (**ignored SIGTERM; killed after the grace period**)' : ''}`)
     }

@@ -52,19 +52,42 @@ export interface SessionSource<Connection, Session> {
 /** Returned by `checkout` to ask for another attempt. */
 export const RETRY = Symbol('retry')
 
+/** How one engine runs statements on whichever pooled connection is free. */
+export interface AnyConnectionSource<Session> {
+  gate: ConnectionGate
+  /** The checkout deadline (database_pool_connection_timeout). */
+  timeoutMs: number
+  /** A session of statements on the pool, for one attempt. */
+  open(): Session
+  translate(error: unknown): unknown
+}
+
 /**
- * The checkout of work that needs no connection of its own: the pool itself. An attempt after
- * the first follows a connection found dead; none starts past the checkout deadline (a database
- * that does not answer would otherwise cost a connect timeout per attempt).
+ * Runs `work`, which needs no transaction, with each statement on whichever pooled connection
+ * is free: admitted by the same gate as a checkout, and started over, as `withPooledSession`
+ * does, when a connection turns out dead. No attempt after the first starts past the checkout
+ * deadline (a database that does not answer would otherwise cost a connect timeout per attempt).
  */
-export function poolCheckout<Pool>(pool: Pool, timeoutMs: number): () => Promise<Pool> {
-  const deadline = Date.now() + timeoutMs
+export function withAnyPooledConnection<Session, T>(
+  source: AnyConnectionSource<Session>,
+  work: (session: Session, mayRetry: boolean) => Promise<T>,
+): Promise<T> {
+  const deadline = Date.now() + source.timeoutMs
   let attempted = false
-  return async () => {
-    if (attempted && Date.now() >= deadline) throw new SyncError('unavailable', 'no database connection could be opened in time')
-    attempted = true
-    return pool
-  }
+  return withPooledSession(
+    {
+      gate: source.gate,
+      checkout: async () => {
+        if (attempted && Date.now() >= deadline) throw new SyncError('unavailable', 'no database connection could be opened in time')
+        attempted = true
+        return undefined
+      },
+      open: () => source.open(),
+      finish: () => {},
+      translate: source.translate,
+    },
+    work,
+  )
 }
 
 /**

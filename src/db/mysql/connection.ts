@@ -4,7 +4,7 @@ import { SyncError } from '../../errors.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
 import type { MigrationTarget } from '../migrations/apply.ts'
 import { CONNECTION_LOST_CODES, ConnectionGate } from '../pooled.ts'
-import { poolCheckout, RenderedStatement, StaleConnection, withPooledSession, type PoolOptions, type Renderable } from '../pooled-connection.ts'
+import { RenderedStatement, StaleConnection, withAnyPooledConnection, withPooledSession, type PoolOptions, type Renderable } from '../pooled-connection.ts'
 import type { PoolStatus } from '../types.ts'
 
 export { StaleConnection, type PoolOptions }
@@ -171,21 +171,11 @@ export class MysqlPool {
   }
 
   /**
-   * Runs `work`, which needs no transaction, with each statement on whichever pooled connection
-   * is free (mysql2 checks one out and back per statement, and drops one that broke): admitted
-   * by the same gate, and started over when a connection turns out dead.
+   * Runs `work`, which needs no transaction, on any free connection (see `withAnyPooledConnection`):
+   * mysql2 checks one out and back per statement, and drops one that broke.
    */
   withAnyConnection<T>(work: (session: MysqlSession, mayRetry: boolean) => Promise<T>): Promise<T> {
-    return withPooledSession(
-      {
-        gate: this.gate,
-        checkout: poolCheckout(this.pool, this.timeoutMs),
-        open: (pool: mysql.Pool) => new MysqlSession(pool),
-        finish: () => {},
-        translate: translateMysqlError,
-      },
-      work,
-    )
+    return withAnyPooledConnection({ gate: this.gate, timeoutMs: this.timeoutMs, open: () => new MysqlSession(this.pool), translate: translateMysqlError }, work)
   }
 
   /** Connections in transactions, and open ones waiting for work. */

@@ -4,7 +4,7 @@ import { SyncError } from '../../errors.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
 import type { MigrationTarget } from '../migrations/apply.ts'
 import { CONNECTION_LOST_CODES, ConnectionGate } from '../pooled.ts'
-import { poolCheckout, RenderedStatement, RETRY, StaleConnection, withPooledSession, type PoolOptions, type Renderable } from '../pooled-connection.ts'
+import { RenderedStatement, RETRY, StaleConnection, withAnyPooledConnection, withPooledSession, type PoolOptions, type Renderable } from '../pooled-connection.ts'
 import type { PoolStatus } from '../types.ts'
 
 export { StaleConnection, type PoolOptions }
@@ -234,21 +234,9 @@ export class PostgresPool {
     this.anyConnection = new PgPoolStatements(this.client, (connection) => this.openConnections.add(connection.id))
   }
 
-  /**
-   * Runs `work`, which needs no transaction, with each statement on whichever pooled connection
-   * is free: admitted by the same gate, and started over when a connection turns out dead.
-   */
+  /** Runs `work`, which needs no transaction, on any free connection (see `withAnyPooledConnection`). */
   withAnyConnection<T>(work: (statements: PgStatements, mayRetry: boolean) => Promise<T>): Promise<T> {
-    return withPooledSession(
-      {
-        gate: this.gate,
-        checkout: poolCheckout(this.anyConnection, this.timeoutMs),
-        open: (statements: PgStatements) => statements,
-        finish: () => {},
-        translate: translatePgError,
-      },
-      work,
-    )
+    return withAnyPooledConnection({ gate: this.gate, timeoutMs: this.timeoutMs, open: () => this.anyConnection, translate: translatePgError }, work)
   }
 
   /** Runs `work` on a connection of its own (see `withPooledSession`). */

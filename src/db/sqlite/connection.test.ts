@@ -37,6 +37,19 @@ const tablesOf = (path: string): string[] => {
   }
 }
 
+test('work that throws before it returns a promise is a rejection, and leaves no place taken in the queue', async () => {
+  const connection = SqliteConnection.shared(newDatabasePath())
+  try {
+    const throwsAtOnce = (() => {
+      throw new Error('at once')
+    }) as () => Promise<never>
+    for (let i = 0; i < SqliteConnection.QUEUE_LIMIT; i++) await expect(connection.exclusive(throwsAtOnce)).rejects.toThrow('at once')
+    expect(await connection.exclusive(async () => 'ran')).toBe('ran')
+  } finally {
+    connection.close()
+  }
+})
+
 test('a new file becomes a WAL database at the configured durability, with its schema and migration bookkeeping', async () => {
   const path = newDatabasePath()
   const connection = SqliteConnection.shared(path)

@@ -62,7 +62,7 @@ export class SqliteConnection {
     this.pending++
     // On an idle connection the work starts at once: waiting a turn of the settled queue cost
     // every request promise hops. Nothing else runs then: the last work's `finally` has run.
-    const run = (this.pending === 1 ? work() : this.queue.then(work)).finally(() => this.pending--)
+    const run = (this.pending === 1 ? startNow(work) : this.queue.then(work)).finally(() => this.pending--)
     this.queue = run.catch(() => undefined)
     return run
   }
@@ -145,4 +145,13 @@ export function translateLockError(error: unknown, kind: 'conflict' | 'unavailab
     return new SyncError(kind, 'database is locked', { cause: error })
   }
   return error
+}
+
+/** `work()`, with a synchronous throw as a rejection (as `then(work)` would give), so `pending` always goes back down. */
+function startNow<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return work()
+  } catch (error) {
+    return Promise.reject(error)
+  }
 }

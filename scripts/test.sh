@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing (Bun, packages, firefox-esr, chromium, qemu-user and
-# systemd-analyze for the release tests), starts PostgreSQL, MariaDB and dockerd when they are
-# installed but stopped, builds dist/syncserver, runs `bun test`, and ends with one line
+# Runs every test: installs what is missing (Bun, packages, firefox-esr, chromium, docker.io,
+# qemu-user and systemd-analyze for the release tests), starts PostgreSQL, MariaDB and dockerd
+# when they are installed but stopped, builds dist/syncserver, runs `bun test`, and ends with one line
 # "N passed, N failed".
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/ensure-tools.sh" || exit 1
@@ -21,10 +21,14 @@ start_services() {
 }
 
 # The container test (test/docker/container.test.ts) builds and runs the image where an engine
-# answers: dockerd is started when installed but stopped, and the base images are pulled or,
-# without Docker Hub, made locally (scripts/docker-stand-in-images.sh, about a minute once).
+# answers: docker.io is installed when missing, dockerd started when stopped, and the base images
+# pulled or, without Docker Hub, made locally (scripts/docker-stand-in-images.sh, about a minute once).
 start_docker() {
-  command -v dockerd >/dev/null 2>&1 || return 0
+  if ! command -v dockerd >/dev/null 2>&1; then
+    echo "installing docker.io for the container test"
+    (as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io) >/dev/null 2>&1 \
+      || { echo "note: docker.io could not be installed; the container test will report itself skipped"; return 0; }
+  fi
   if ! docker info >/dev/null 2>&1; then
     as_root start-stop-daemon --start --oknodo --background --exec "$(command -v dockerd)" || { echo "note: could not start dockerd"; return; }
     for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { SyncError } from '../../src/errors.ts'
 import { migrateStorage, migrateTokenserverDb, openStorage, openTokenserverDb } from '../../src/db/open.ts'
 import { RETIRED_GENERATION, SYNC_SERVICE, type TokenserverDb, type UserValues } from '../../src/db/tokenserver-types.ts'
-import type { TestBackend } from '../support/backends.ts'
+import { SETUP_TIMEOUT_MS, type TestBackend } from '../support/backends.ts'
 import { accessToken, createHarness, emailOf, newFxaUid, type Harness } from '../tokenserver/harness.ts'
 
 /** A direct connection, as ops tooling and the reference's integration tests use. */
@@ -52,11 +52,11 @@ export function tokenserverEngineSuite(spec: EngineSpec): void {
       url = await backend.freshDatabaseUrl()
       harness = await createHarness({ name: spec.engine, freshDatabaseUrl: async () => url }, { nodes: [] })
       tooling = await spec.connect(url)
-    })
+    }, SETUP_TIMEOUT_MS)
     afterAll(async () => {
       await harness?.close()
       await tooling?.close()
-    })
+    }, SETUP_TIMEOUT_MS)
 
     const rows = async (query: string) => (await tooling.query(query)).rows
     const wipe = async () => {

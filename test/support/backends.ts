@@ -17,6 +17,13 @@ import { emulatorHost, emulatorUnavailable, freshSpannerDatabaseUrl, warmUp } fr
  * admin URLs); an engine that does not answer is left out of `backends` and reported as a
  * skipped suite with the reason. SYNCSERVER_TEST_BACKENDS=sqlite,postgres narrows the list.
  */
+/**
+ * Room for a hook that opens a database or starts a server: bun applies bunfig's [test] timeout
+ * to tests only, and a hook still times out after 5 s, which a fresh Spanner database on a busy
+ * machine can take.
+ */
+export const SETUP_TIMEOUT_MS = 60_000
+
 export interface TestBackend {
   name: string
   /** A database URL for a fresh, empty database. */

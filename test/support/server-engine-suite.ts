@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { isSyncError } from '../../src/errors.ts'
 import { openStorage } from '../../src/db/open.ts'
 import type { BsoQuery, StorageBackend, StorageTx, StorageUser } from '../../src/db/types.ts'
-import { backendNamed } from './backends.ts'
+import { backendNamed, SETUP_TIMEOUT_MS } from './backends.ts'
 import { eventually, type DatabaseAdmin } from './server-databases.ts'
 import { freshUid } from './sync-client.ts'
 
@@ -53,12 +53,12 @@ export function serverEngineSuite(engine: 'postgres' | 'mysql', adminFor: (url: 
       // A second instance on the same database, as a second server process would be.
       other = await openStorage(url, { runMigrations: true, poolMaxSize: 4, connectionTimeoutSeconds: 5 })
       admin = adminFor(url)
-    })
+    }, SETUP_TIMEOUT_MS)
     afterAll(async () => {
       await storage?.close()
       await other?.close()
       await admin?.close()
-    })
+    }, SETUP_TIMEOUT_MS)
 
     /**
      * A backend instance with a single connection, opened now, and a way to learn that

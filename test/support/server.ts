@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { parseSettings } from '../../src/config/load.ts'
 import { resolveSettings } from '../../src/config/settings.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
-import type { TestBackend } from './backends.ts'
+import { SETUP_TIMEOUT_MS, type TestBackend } from './backends.ts'
 import { BINARY, emptyDir, freePort, run } from './binary.ts'
 import { startServerProcess } from './server-process.ts'
 import { emulatorHost } from './spanner-emulator.ts'
@@ -110,8 +110,8 @@ export function serverForSuite(backend: TestBackend, overrides: SettingsTree = {
   let running: TestServer | undefined
   beforeAll(async () => {
     running = await startTestServer(await backend.freshDatabaseUrl(), overrides)
-  })
-  afterAll(() => running?.stop())
+  }, SETUP_TIMEOUT_MS)
+  afterAll(() => running?.stop(), SETUP_TIMEOUT_MS)
   const current = (): TestServer => {
     if (running === undefined) throw new Error('the suite server is not running')
     return running

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe } from 'bun:test'
 import type { StorageOptions } from '../../../src/db/engine.ts'
 import type { BsoQuery, StorageBackend, StorageTx, StorageUser } from '../../../src/db/types.ts'
-import { backends, openTestStorage } from '../../support/backends.ts'
+import { backends, openTestStorage, SETUP_TIMEOUT_MS } from '../../support/backends.ts'
 import { freshUid } from '../../support/sync-client.ts'
 
 /** One engine the contract suite runs on: `open` gives a backend on a fresh, empty database. */
@@ -43,8 +43,8 @@ export function describeContract(title: string, body: (contract: Contract) => vo
     beforeAll(async () => {
       // Quota totals on: the suite checks the bookkeeping too.
       backend = await engine.open({ quotaTotals: true })
-    })
-    afterAll(() => backend?.close())
+    }, SETUP_TIMEOUT_MS)
+    afterAll(() => backend?.close(), SETUP_TIMEOUT_MS)
     const current = (): StorageBackend => {
       if (backend === undefined) throw new Error(`the ${engine.name} backend is not open`)
       return backend

@@ -10,7 +10,7 @@ import { nodesCommand } from './cli/nodes.ts'
 import { prepareSpannerCommand } from './cli/prepare-spanner.ts'
 import { purgeCommand } from './cli/purge.ts'
 import { usersCommand } from './cli/users.ts'
-import { serveCommand } from './cli/serve.ts'
+import { normalJitPolicy, serveCommand } from './cli/serve.ts'
 import { VERSION, VERSION_LINE } from './version.ts'
 
 const COMMANDS: readonly Command[] = [
@@ -85,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const named = COMMANDS.find((command) => command.name === first)
   const command = named ?? serveCommand
+  // Only a server waits until it is interactive (serve.ts); a long copy or purge is not start-up.
+  if (command !== serveCommand) normalJitPolicy()
   const args = named === undefined ? argv : rest
   if (named === undefined && first !== undefined && !first.startsWith('--')) {
     console.error(`syncserver: unknown command "${first}"\n\n${usage()}`)

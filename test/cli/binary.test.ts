@@ -50,6 +50,27 @@ describe('compiled binary dist/syncserver', () => {
     expect(await child.exited).toBe(0)
   })
 
+  test('compiles nothing while it starts, and JIT-compiles requests once serving (--compile-jit-policy, serve.ts)', async () => {
+    const port = await freePort()
+    const log = join(emptyDir(), 'jsc.log')
+    // JavaScriptCore writes a line "Optimized … using Baseline|DFG" for each compile it makes.
+    const env = cleanEnv({ SYNC_PORT: String(port), SYNC_WORKERS: '1', BUN_JSC_reportCompileTimes: '1' })
+    const child = Bun.spawn([BINARY, 'serve'], { cwd: emptyDir(), env, stdout: 'ignore', stderr: Bun.file(log) })
+    children.push(child)
+    const heartbeat = `http://127.0.0.1:${port}/__lbheartbeat__`
+    expect((await waitFor(heartbeat, Date.now() + 10_000)).status).toBe(200)
+    // Past the moment the server gives the JIT its normal policy back; nothing ran in between.
+    await Bun.sleep(1_000)
+    const compiles = async () => ((await Bun.file(log).text()).match(/^Optimized /gm) ?? []).length
+    expect(await compiles()).toBe(0)
+    // A few hundred requests make their handlers hot under the normal policy (not under the start-up one).
+    for (let i = 0; i < 300; i++) expect((await fetch(heartbeat)).status).toBe(200)
+    await Bun.sleep(200)
+    expect(await compiles()).toBeGreaterThan(0)
+    child.kill('SIGTERM')
+    expect(await child.exited).toBe(0)
+  })
+
   test('--version prints the version and --help lists the commands', async () => {
     const version = await run(['--version'])
     expect(version.code).toBe(0)

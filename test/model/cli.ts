@@ -1,5 +1,5 @@
 /**
- * `bun run test:model -- --runs N --ops M [--seed S] [--engines sqlite,postgres]` and
+ * `bun run test:model -- --runs N --ops M [--seed S] [--engines sqlite,postgres] [--progress K]` and
  * `bun run test:fuzz -- --requests N [--seed S] [--engines …]`: the bounded test files run
  * longer, through `bun test`, with their sizes passed in the environment (sizes.ts). A size
  * given here runs as given on every engine, Spanner included.

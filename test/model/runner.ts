@@ -10,6 +10,8 @@ export interface ModelOptions {
   seed?: number
   /** Most sequence replays spent shrinking a failure. */
   shrinkBudget?: number
+  /** Every this many sequences, a line with their mean time: it must stay flat as a run goes on. */
+  progressEvery?: number
 }
 
 export interface ModelReport {
@@ -23,6 +25,7 @@ export interface ModelReport {
 
 /** Runs one sequence on fresh users and collection names, through fast-check's model runner. */
 async function runSequence(server: RestartableServer, ops: readonly Op[]): Promise<void> {
+  await server.startSequence()
   const ctx = new RunContext(server, () => new UserModel())
   const commands = ops.map((op, index) => ({
     check: () => true,
@@ -42,8 +45,8 @@ async function runSequence(server: RestartableServer, ops: readonly Op[]): Promi
 
 /**
  * A finished sequence's users are deleted, so a long run's database holds one sequence's data,
- * not all of them: the Spanner emulator scans whole tables, so its queries otherwise slow down
- * with every sequence (a 200 × 200 run had not finished after 40 minutes).
+ * not all of them (the Spanner emulator keeps deleted rows: there the run moves to fresh
+ * databases instead, RestartableServer.startSequence).
  */
 async function forget(ctx: RunContext): Promise<void> {
   for (const uid of ctx.uids) {
@@ -109,14 +112,31 @@ async function shrink(server: RestartableServer, ops: readonly Op[], budget: num
   return { ops: current, error, replays }
 }
 
+/** Called after each sequence: every `progressEvery` sequences, prints their mean time. */
+function progressLine(engine: string, { runs, progressEvery }: ModelOptions): () => void {
+  const started = performance.now()
+  let windowStarted = started
+  let done = 0
+  return () => {
+    done++
+    if (progressEvery === undefined || done % progressEvery !== 0) return
+    const now = performance.now()
+    const mean = (now - windowStarted) / progressEvery / 1000
+    console.log(`model ${engine}: sequences ${done - progressEvery + 1}–${done} of ${runs}: ${mean.toFixed(2)} s each (${((now - started) / 1000).toFixed(0)} s so far)`)
+    windowStarted = now
+  }
+}
+
 /** Runs `runs` random sequences of `ops` operations; a divergence is reported with seed and shrunk sequence. */
 export async function runModel(server: RestartableServer, options: ModelOptions): Promise<ModelReport> {
   const seed = options.seed ?? Date.now() ^ (Math.random() * 0x7fffffff)
   const started = performance.now()
   let operations = 0
+  const progress = progressLine(server.engine, options)
   const property = fc.asyncProperty(fc.array(opArbitrary, { minLength: options.ops, maxLength: options.ops }), async (ops) => {
     operations += ops.length
     await runSequence(server, ops)
+    progress()
   })
   const result = await fc.check(property, { numRuns: options.runs, seed, endOnFailure: true })
   const report: ModelReport = { engine: server.engine, runs: result.numRuns, operations, seconds: 0, seed }

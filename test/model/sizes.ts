@@ -12,7 +12,7 @@ export interface Suite {
 }
 
 export const suites: Record<'model' | 'fuzz', Suite> = {
-  model: { file: 'test/model/storage-model.test.ts', options: { runs: 'MODEL_RUNS', ops: 'MODEL_OPS', seed: 'MODEL_SEED' } },
+  model: { file: 'test/model/storage-model.test.ts', options: { runs: 'MODEL_RUNS', ops: 'MODEL_OPS', seed: 'MODEL_SEED', progress: 'MODEL_PROGRESS' } },
   fuzz: { file: 'test/fuzz/http-fuzz.test.ts', options: { requests: 'FUZZ_REQUESTS', seed: 'FUZZ_SEED' } },
 }
 

@@ -10,9 +10,11 @@ import { sizeOn } from './sizes.ts'
  * answer checked against the in-memory model of storage-api.md (test/model/model.ts).
  * Bounded here, with fewer runs on Spanner (the emulator answers a write ~10 times slower than
  * the SQL engines); `bun run test:model -- --runs N --ops M [--seed S] [--engines a,b]` runs
- * exactly N × M on every engine (it sets MODEL_RUNS, MODEL_OPS, MODEL_SEED for this file).
+ * exactly N × M on every engine (it sets MODEL_RUNS, MODEL_OPS, MODEL_SEED for this file);
+ * `--progress K` prints the mean time of every K sequences (MODEL_PROGRESS).
  */
 const seed = process.env.MODEL_SEED === undefined ? undefined : Number(process.env.MODEL_SEED)
+const progressEvery = process.env.MODEL_PROGRESS === undefined ? undefined : Number(process.env.MODEL_PROGRESS)
 
 describe.each(backends)('storage model on $name', (backend) => {
   const runs = sizeOn(backend.name, process.env.MODEL_RUNS, { default: 15, spanner: 4 }, 'MODEL_RUNS')
@@ -24,8 +26,8 @@ describe.each(backends)('storage model on $name', (backend) => {
   afterAll(() => server?.stop())
 
   test(`${runs} random sequences of ${ops} operations agree with the model`, async () => {
-    const report = await runModel(server, { runs, ops, seed })
-    console.log(`model ${report.engine}: ${report.runs} of ${runs} runs × ${ops} ops (${report.operations} operations, ${server.restarts} restarts, ${abortRetries.count} aborts retried) in ${report.seconds.toFixed(1)} s, seed ${report.seed}`)
+    const report = await runModel(server, { runs, ops, seed, progressEvery })
+    console.log(`model ${report.engine}: ${report.runs} of ${runs} runs × ${ops} ops (${report.operations} operations, ${server.restarts} restarts, ${server.databases} databases, ${abortRetries.count} aborts retried) in ${report.seconds.toFixed(1)} s, seed ${report.seed}`)
     if (process.env.MODEL_COVERAGE !== undefined) console.log(`requests by op and status: ${coverageSummary()}`)
     if (report.failure !== undefined) console.error(report.failure)
     expect(report.failure).toBeUndefined()

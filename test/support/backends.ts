@@ -8,7 +8,7 @@ import postgres from 'postgres'
 import type { StorageOptions } from '../../src/db/engine.ts'
 import { openStorage } from '../../src/db/open.ts'
 import type { StorageBackend } from '../../src/db/types.ts'
-import { emulatorHost, emulatorUnavailable, freshSpannerDatabaseUrl, warmUp } from './spanner-emulator.ts'
+import { dropSpannerDatabase, emulatorHost, emulatorUnavailable, freshSpannerDatabaseUrl, warmUp } from './spanner-emulator.ts'
 
 /**
  * The storage engines the HTTP suites run against. Every suite calls `describe.each(backends)`,
@@ -30,6 +30,8 @@ export interface TestBackend {
   freshDatabaseUrl(): Promise<string>
   /** A fresh tokenserver database, for an engine that cannot hold one (Spanner); others use freshDatabaseUrl. */
   tokenserverDatabaseUrl?(): Promise<string>
+  /** Drops a database of freshDatabaseUrl, for an engine whose long runs move to fresh ones (Spanner). */
+  dropDatabase?(url: string): Promise<void>
   /** Why the suites skip this backend here, if they do. */
   skip?: string
 }
@@ -99,6 +101,7 @@ const mysqlBackend: TestBackend = {
 const spannerBackend: TestBackend = {
   name: 'spanner',
   freshDatabaseUrl: freshSpannerDatabaseUrl,
+  dropDatabase: dropSpannerDatabase,
   // The tokenserver stays on SQL beside Spanner storage, as with syncstorage-rs.
   tokenserverDatabaseUrl: () => sqlite.freshDatabaseUrl(),
 }

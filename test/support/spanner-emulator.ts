@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { adminClients } from '../../src/db/spanner/client.ts'
 import { prepareSpanner } from '../../src/db/spanner/prepare.ts'
 import { parseSpannerUrl } from '../../src/db/spanner/settings.ts'
 
@@ -104,6 +105,16 @@ async function createDatabase(): Promise<string> {
   await prepareSpanner(parseSpannerUrl(url), { emulatorHost: host, routeToLeader: false })
   if (process.env.SYNCSERVER_TEST_SPANNER_CHANGE_STREAM === 'drop') await dropChangeStream(url)
   return url
+}
+
+/** Drops a database of freshSpannerDatabaseUrl() (the emulator keeps every database in memory until then). */
+export async function dropSpannerDatabase(url: string): Promise<void> {
+  const { databases, close } = await adminClients(PROJECT, { emulatorHost: await emulatorHost(), routeToLeader: false })
+  try {
+    await databases.dropDatabase({ database: parseSpannerUrl(url).name })
+  } finally {
+    await close()
+  }
 }
 
 /**

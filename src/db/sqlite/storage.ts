@@ -14,7 +14,7 @@ import type {
   StorageUser,
   TransactionRequest,
 } from '../types.ts'
-import { SqliteConnection, translateLockError } from './connection.ts'
+import { SqliteConnection, translateLockError, type GroupMember } from './connection.ts'
 import { toBso } from '../pooled-storage.ts'
 import { guardTransaction } from '../retry.ts'
 import { prepareStatements, type Statements } from './statements.ts'
@@ -33,6 +33,9 @@ const SNAPSHOT_MOVED = new Error('the snapshot moved under a deferred read')
 /** Drizzle types bun:sqlite's `run()` as void; it returns the statement's change count. */
 const changes = (result: unknown): number => (result as { changes: number }).changes
 
+type ReadRequest = TransactionRequest & { mode: 'read' }
+type WriteRequest = TransactionRequest & { mode: 'write' | 'wipe' }
+
 interface OpenedTx {
   tx: SqliteTx
   collection?: ResolvedCollection
@@ -41,11 +44,10 @@ interface OpenedTx {
 /** Sync storage on embedded SQLite (bun:sqlite through Drizzle). */
 export class SqliteStorage implements StorageBackend {
   readonly engine = 'sqlite'
-  private readonly collectionIds = new CollectionIds()
+  private collectionIds = new CollectionIds()
   private readonly collectionRows: CollectionRows
   private readonly statements: Statements
   private readonly userCollections: UserCollectionsCache
-  private readonly begin: { read: () => void; write: () => void; commit: () => void; rollback: () => void }
 
   constructor(
     private readonly connection: SqliteConnection,
@@ -57,20 +59,11 @@ export class SqliteStorage implements StorageBackend {
       (name) => this.statements.collectionByName.get({ name })?.id,
       (name) => void this.statements.insertCollection.run({ name }),
     )
-    const statement = (text: string) => {
-      const prepared = connection.client.prepare(text)
-      return () => void prepared.run()
-    }
-    this.begin = {
-      read: statement('BEGIN'),
-      write: statement('BEGIN IMMEDIATE'),
-      commit: statement('COMMIT'),
-      rollback: statement('ROLLBACK'),
-    }
   }
 
   withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
-    return guardTransaction(request.mode, () => this.connection.exclusive(() => this.run(request, work, request.mode === 'read')))
+    if (request.mode === 'read') return guardTransaction('read', () => this.connection.exclusive(() => this.read(request, work, true)))
+    return guardTransaction(request.mode, () => this.connection.write(this.writeMember(request, work)))
   }
 
   /**
@@ -78,44 +71,58 @@ export class SqliteStorage implements StorageBackend {
    * the user-collections cache (info/collections of a user whose data did not change) takes no
    * BEGIN and COMMIT, only the cache's version check.
    */
-  private async run<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>, deferred: boolean): Promise<T> {
-    const client = this.connection.client
+  private async read<T>(request: ReadRequest, work: (tx: StorageTx) => Promise<T>, deferred: boolean): Promise<T> {
+    const { client, transaction } = this.connection
     try {
-      if (request.mode !== 'read') this.begin.write()
-      else if (!deferred) this.begin.read()
+      if (!deferred) transaction.begin()
     } catch (error) {
       throw translateLockError(error, 'conflict')
     }
     try {
-      const opening = this.open(request, deferred ? this.begin.read : undefined)
+      const opening = this.openRead(request, deferred ? transaction.begin : undefined)
       // A read of no collection (info/*) opens at once; awaiting it anyway would cost a hop.
-      const { tx, collection } = opening instanceof Promise ? await opening : opening
-      const result = await work(tx)
-      if (this.options.quotaTotals && request.mode === 'write') tx.refreshTotals()
-      if (client.inTransaction) this.begin.commit()
-      this.collectionIds.committed(collection)
+      const result = await work(opening instanceof Promise ? await opening : opening)
+      if (client.inTransaction) transaction.commit()
       return result
     } catch (error) {
-      if (client.inTransaction) this.begin.rollback()
-      if (error === SNAPSHOT_MOVED) return this.run(request, work, false)
+      if (client.inTransaction) transaction.rollback()
+      if (error === SNAPSHOT_MOVED) return this.read(request, work, false)
       throw translateLockError(error, 'conflict')
-    } finally {
-      if (request.mode !== 'read') this.userCollections.forget(request.user.uid)
     }
   }
 
-  private open(request: TransactionRequest, beginRead?: () => void): OpenedTx | Promise<OpenedTx> {
+  private openRead(request: ReadRequest, beginRead?: () => void): SqliteTx | Promise<SqliteTx> {
+    const read = (id: number | undefined) => new SqliteTx(this.statements, request.user, id, nowMillis(), this.userCollections, beginRead)
+    return request.collection === undefined ? read(undefined) : this.collectionIds.find(request.collection, this.collectionRows).then(read)
+  }
+
+  /**
+   * A write, as a member of a group commit (connection.ts): the caches learn from it only once
+   * its group's outcome is known.
+   */
+  private writeMember<T>(request: WriteRequest, work: (tx: StorageTx) => Promise<T>): GroupMember<T> {
+    let collection: ResolvedCollection | undefined
+    return {
+      run: async () => {
+        const opened = await this.openWrite(request)
+        collection = opened.collection
+        const result = await work(opened.tx)
+        if (this.options.quotaTotals && request.mode === 'write') opened.tx.refreshTotals()
+        return result
+      },
+      ended: (outcome) => {
+        if (outcome === 'committed') this.collectionIds.committed(collection)
+        // A member may have cached the id of a collection an earlier member of its group created:
+        // with the group undone, that id may go to another name, so every cached id is dropped.
+        else if (outcome === 'lost') this.collectionIds = new CollectionIds()
+        this.userCollections.forget(request.user.uid)
+      },
+    }
+  }
+
+  private async openWrite(request: WriteRequest): Promise<OpenedTx> {
     const { user } = request
     if (request.mode === 'wipe') return { tx: new SqliteTx(this.statements, user, undefined, nowMillis()) }
-    if (request.mode === 'read') {
-      const read = (id: number | undefined) => ({ tx: new SqliteTx(this.statements, user, id, nowMillis(), this.userCollections, beginRead) })
-      return request.collection === undefined ? read(undefined) : this.collectionIds.find(request.collection, this.collectionRows).then(read)
-    }
-    return this.openWrite(request)
-  }
-
-  private async openWrite(request: TransactionRequest & { mode: 'write' }): Promise<OpenedTx> {
-    const { user } = request
     const collection = await this.collectionIds.resolve(request.collection, this.collectionRows)
     const timestamp = await this.writeTimestamp(user.uid, collection.id)
     return { tx: new SqliteTx(this.statements, user, collection.id, timestamp), collection }

@@ -13,7 +13,7 @@ import { median } from './stats.ts'
 import { startHelloWorld, startSyncServer } from './syncserver.ts'
 import { evaluateTargets } from './targets.ts'
 import { fakeAccounts, prepareTokenserver, tokenCryptoOperation } from './tokenserver.ts'
-import { workloadOrder, workloads } from './workloads.ts'
+import { workloadOrder, workloads, type WorkloadId } from './workloads.ts'
 
 export interface BackendContext {
   binary: string
@@ -21,6 +21,8 @@ export interface BackendContext {
   log: (line: string) => void
   /** Start-up and the mix only (`--mix-only`). */
   mixOnly: boolean
+  /** Start-up and these scenarios only (`--scenarios=…`). */
+  scenarios?: readonly WorkloadId[]
 }
 
 const MIB_TO_MB = 1.048576
@@ -57,6 +59,12 @@ export async function benchEngine(engine: BenchEngine, ctx: BackendContext): Pro
     if (idle !== undefined) memory.idleBreakdownMB = { anonymous: idle.anonMiB * MIB_TO_MB, file: idle.fileMiB * MIB_TO_MB }
     log(`${engine.label}: ready in ${freshMs.map((ms) => ms.toFixed(0)).join('/')} ms, idle RSS ${memory.idleAfterStartMB?.toFixed(1)} MB`)
 
+    if (ctx.scenarios !== undefined) {
+      report.scenarios.push(...(await measureScenarios(engine, server, secret, ctx)).reports)
+      report.memory = memory
+      report.startup = { freshMs, restartMs: [] }
+      return report
+    }
     const hwmResettable = resetPeakRss(server.pid)
     const mixes = await mixesOfOneAndTwoWorkers(engine, ctx, secret, { server, database }, memory)
     report.mix = mixes.single
@@ -233,7 +241,7 @@ async function measureScenarios(
     const helloSeries = new LoadSeries(concurrency, hello.pid)
     const helloRatios: number[] = []
     const reports: ScenarioReport[] = []
-    for (const id of workloadOrder) {
+    for (const id of ctx.scenarios ?? workloadOrder) {
       const workload = workloads[id]
       log(`${engine.label}: ${workload.title}`)
       const httpOp = await prepareStorageScenario(workload, server, secret, concurrency)
@@ -266,7 +274,8 @@ async function measureScenarios(
       })
     }
     const httpCeiling = helloSeries.result()
-    for (const report of reports) {
+    // Without info-collections (`--scenarios=…`) the hello-world ran no trial: no ratio to it.
+    for (const report of httpCeiling.opsPerSecond > 0 ? reports : []) {
       report.httpCeilingRatio = report.id === 'info-collections' ? median(helloRatios) : (report.requestsPerSecond ?? 0) / httpCeiling.opsPerSecond
       if (report.id === 'info-collections') report.httpCeilingRatioTrials = helloRatios
     }

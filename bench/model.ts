@@ -2,6 +2,7 @@ import type { LoadResult } from './load.ts'
 import type { MixLevel } from './mix.ts'
 import type { Profile } from './options.ts'
 import type { CpuWindow } from './proc.ts'
+import type { WorkloadId } from './workloads.ts'
 
 /** Everything one run measured; written as bench/results/latest.json and rendered from there. */
 export interface RunReport {
@@ -9,6 +10,8 @@ export interface RunReport {
   mode: Profile['mode']
   /** `--mix-only`: start-up and the mix were measured, nothing else. */
   mixOnly?: boolean
+  /** `--scenarios=…`: start-up and these scenarios only. */
+  scenariosOnly?: WorkloadId[]
   profile: Profile
   machine: { cpus: number; model: string; memoryGB: number; kernel: string }
   bun: string

@@ -1,4 +1,5 @@
 import type { EngineName } from './engines.ts'
+import { workloadOrder, type WorkloadId } from './workloads.ts'
 
 /** How long and how hard each part of the benchmark runs. */
 export interface Profile {
@@ -52,14 +53,17 @@ export interface CliOptions {
   scale: boolean
   /** `--mix-only`: start-up and the workers = 1 / workers = 2 mix, nothing after. */
   mixOnly: boolean
+  /** `--scenarios=ID,…`: start-up and these storage scenarios with their ceilings, nothing else. */
+  scenarios?: WorkloadId[]
 }
 
 const ALL_ENGINES: EngineName[] = ['sqlite', 'postgres', 'mysql', 'spanner']
 
-const USAGE = `usage: bun run bench [--quick | --scale | --mix-only] [--no-build] [--engines=sqlite,postgres,mysql,spanner] [--binary=PATH]
+const USAGE = `usage: bun run bench [--quick | --scale | --mix-only | --scenarios=ID,…] [--no-build] [--engines=sqlite,postgres,mysql,spanner] [--binary=PATH]
   --quick      smoke-check durations (CI); numbers are indicative only
   --scale      per-user operations at 1×, 10×, 100× data (5 M records; long, on demand only)
   --mix-only   only start-up and the realistic mix (workers = 1 and 2): the workers target in a few minutes
+  --scenarios=ID,…  only start-up and these scenarios with their ceilings (${workloadOrder.join(', ')}): one change's effect in a minute
   --no-build   use the existing dist/syncserver instead of running \`bun run build\`
   --engines    which storage engines to try (default: all, but --quick leaves out spanner; unreachable ones are skipped)
   --binary=P   measure the binary at P instead of building dist/syncserver`
@@ -78,6 +82,7 @@ export function parseCli(args: readonly string[]): CliOptions {
     else if (arg === '--no-build') options.build = false
     else if (arg === '--scale') options.scale = true
     else if (arg === '--mix-only') options.mixOnly = true
+    else if (arg.startsWith('--scenarios=')) options.scenarios = parseScenarios(arg.slice('--scenarios='.length))
     else if (arg.startsWith('--engines=')) {
       options.engines = parseEngines(arg.slice('--engines='.length))
       enginesGiven = true
@@ -107,4 +112,14 @@ function parseEngines(list: string): EngineName[] {
     }
   }
   return names as EngineName[]
+}
+
+function parseScenarios(list: string): WorkloadId[] {
+  const ids = list.split(',').map((id) => id.trim()).filter((id) => id !== '')
+  const unknown = ids.filter((id) => !workloadOrder.includes(id as WorkloadId))
+  if (ids.length === 0 || unknown.length > 0) {
+    console.error(`unknown scenario ${unknown.join(', ')}; expected some of ${workloadOrder.join(', ')}`)
+    process.exit(2)
+  }
+  return ids as WorkloadId[]
 }

@@ -18,6 +18,7 @@ export function renderMarkdown(report: RunReport): string {
   ]
   if (report.mode === 'quick') lines.push('', '_Quick mode: a smoke check; the numbers are indicative only._')
   if (report.mixOnly) lines.push('', '_Mix only (`--mix-only`): start-up and the realistic mix; no scenarios, restarts or tokenserver._')
+  if (report.scenariosOnly) lines.push('', `_Scenarios only (\`--scenarios=${report.scenariosOnly.join(',')}\`): start-up and these scenarios; no mix, other scenarios, restarts or tokenserver._`)
   for (const backend of report.backends) lines.push('', ...renderBackend(backend, report.binary.bytes))
   if (report.failures.length > 0) lines.push('', '## Benchmark failures', '', ...report.failures.map((failure) => `- ${failure.split('\n')[0]}`))
   return `${lines.join('\n')}\n`

@@ -36,6 +36,7 @@ async function main(): Promise<number> {
     generatedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     mode: profile.mode,
     ...(options.mixOnly ? { mixOnly: true } : {}),
+    ...(options.scenarios === undefined ? {} : { scenariosOnly: options.scenarios }),
     profile,
     machine: { cpus: cpuCount(), model: cpuModel(), memoryGB: totalmem() / 1e9, kernel: `Linux ${release()}` },
     bun: Bun.version,
@@ -47,7 +48,7 @@ async function main(): Promise<number> {
 
   for (const name of options.engines) {
     const engine = engines[name]()
-    const backend = await benchEngine(engine, { binary, profile, log, mixOnly: options.mixOnly })
+    const backend = await benchEngine(engine, { binary, profile, log, mixOnly: options.mixOnly, ...(options.scenarios === undefined ? {} : { scenarios: options.scenarios }) })
     if (backend.skipped !== undefined) log(`${engine.label}: skipped: ${backend.skipped}`)
     if (backend.failed !== undefined) {
       log(`${engine.label}: FAILED: ${backend.failed}`)

@@ -51,6 +51,8 @@ interface Joined {
  * Group commit: with synchronous = FULL every COMMIT waits for an fsync of the WAL, and that wait
  * blocks the only JavaScript thread. When a write's work is done and the next job in line is
  * also a write, it runs in the same transaction, in a savepoint, and the group commits once.
+ * With nothing in line, the write gives the event loop one turn (no timer) before its COMMIT,
+ * so that requests already received can queue behind it.
  */
 export class SqliteConnection {
   private static readonly open = new Map<string, SqliteConnection>()
@@ -172,10 +174,11 @@ export class SqliteConnection {
   }
 
   /**
-   * One write transaction: `first`, then, while the next job in line is a write and the group
-   * has room, that write in a savepoint. A member whose work throws is rolled back to its
-   * savepoint and fails alone (the first, having no savepoint, rolls back the transaction, which
-   * holds only its work). If the transaction itself is lost, so is every member's work.
+   * One write transaction: `first`, then, while the group has room and the next job in line
+   * (after a turn of the event loop when there was none) is a write, that write in a savepoint.
+   * A member whose work throws is rolled back to its savepoint and fails alone (the first, having
+   * no savepoint, rolls back the transaction, which holds only its work). If the transaction
+   * itself is lost, so is every member's work.
    */
   private async groupTransaction(first: WriteJob<unknown>, members: Joined[]): Promise<GroupEnd> {
     const started = performance.now()
@@ -205,6 +208,7 @@ export class SqliteConnection {
         }
         if (grouped) this.transaction.release()
         if (!this.client.inTransaction) throw new Error('the write transaction ended before its commit')
+        if (this.waiting.length === 0 && this.hasRoom(members.length, started)) await oneTurnOfTheEventLoop()
       }
       this.transaction.commit()
       return { outcome: 'committed' }
@@ -221,10 +225,13 @@ export class SqliteConnection {
   /** The write next in line, taken out of the queue, when the open group may take it. */
   private nextMember(size: number, started: number): WriteJob<unknown> | undefined {
     const head = this.waiting[0]
-    if (head === undefined || !('member' in head)) return undefined
-    if (size >= SqliteConnection.MAX_GROUP_MEMBERS || performance.now() - started >= SqliteConnection.maxGroupMs) return undefined
+    if (head === undefined || !('member' in head) || !this.hasRoom(size, started)) return undefined
     this.waiting.shift()
     return head
+  }
+
+  private hasRoom(size: number, started: number): boolean {
+    return size < SqliteConnection.MAX_GROUP_MEMBERS && performance.now() - started < SqliteConnection.maxGroupMs
   }
 
   /**
@@ -264,6 +271,14 @@ export class SqliteConnection {
     this.client.close()
   }
 }
+
+/**
+ * Lets the requests this process has already received run up to their transaction. A request's
+ * transaction runs in microtasks, so without this turn none of them could reach the queue before
+ * the COMMIT, and groups would almost never form (1.01 writes per commit under 8 concurrent
+ * POSTs, 5.8 with it). No timer: on an idle server the turn costs microseconds.
+ */
+const oneTurnOfTheEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** BEGIN, COMMIT and the rest, as prepared statements (a `run()` each). */
 export interface TransactionStatements {

@@ -70,6 +70,18 @@ describe('SQLite group commit: the connection', () => {
     expect(committedIds()).toEqual([1, 2, 3])
   })
 
+  test('a write that reaches the queue only in the next turn of the event loop (a request read meanwhile) still joins', async () => {
+    const seen: Record<number, unknown[]> = {}
+    const { promise: second, resolve } = Promise.withResolvers<Promise<unknown>>()
+    const first = write(1, seen, () => {
+      insert(1)
+      setImmediate(() => resolve(write(2, seen)))
+    })
+    await Promise.all([first, await second])
+    expect(seen).toEqual({ 1: [], 2: [] })
+    expect(committedIds()).toEqual([1, 2])
+  })
+
   test("a member whose work throws is rolled back to its savepoint and rejected alone; the others commit", async () => {
     const seen: Record<number, unknown[]> = {}
     const results = [

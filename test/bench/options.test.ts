@@ -6,3 +6,8 @@ test('bench --quick leaves Spanner out unless --engines names it; the full run i
   expect(parseCli(['--quick', '--engines=spanner']).engines).toEqual(['spanner'])
   expect(parseCli([]).engines).toEqual(['sqlite', 'postgres', 'mysql', 'spanner'])
 })
+
+test('bench --scenarios=… names the scenarios to run alone; without it every scenario runs', () => {
+  expect(parseCli(['--scenarios=post-100,batch-3']).scenarios).toEqual(['post-100', 'batch-3'])
+  expect(parseCli([]).scenarios).toBeUndefined()
+})

@@ -32,16 +32,27 @@ export class RestartableServer {
     private readonly backend: TestBackend,
     private databaseUrl: string,
     private readonly settings: Record<string, unknown>,
+    /** Set: `dist/syncserver serve` with this many workers, each request on a new connection. */
+    private readonly workers: number | undefined,
     private running: TestServer,
   ) {}
 
-  static async start(backend: TestBackend): Promise<RestartableServer> {
+  /**
+   * With `workers`, the server is the compiled binary with that many worker processes, and every
+   * request opens a new connection, so consecutive requests of a sequence reach different workers.
+   */
+  static async start(backend: TestBackend, options: { workers?: number } = {}): Promise<RestartableServer> {
     const databaseUrl = await backend.freshDatabaseUrl()
     const settings = {
       master_secret: `model-${backend.name}-secret, long enough to be safe`,
+      ...(options.workers === undefined ? {} : { workers: options.workers }),
       syncstorage: { limits: { max_post_records, max_post_bytes, max_record_payload_bytes, max_total_records } },
     }
-    return new RestartableServer(backend, databaseUrl, settings, await startTestServer(databaseUrl, settings))
+    return new RestartableServer(backend, databaseUrl, settings, options.workers, await serverOn(databaseUrl, settings, options.workers))
+  }
+
+  private startServer(): Promise<TestServer> {
+    return serverOn(this.databaseUrl, this.settings, this.workers)
   }
 
   get engine(): string {
@@ -65,7 +76,7 @@ export class RestartableServer {
   client(uid: number): SyncClient {
     let client = this.clients.get(uid)
     if (client === undefined) {
-      client = new SyncClient(this.running.url, this.running.masterSecret, uid)
+      client = new SyncClient(this.running.url, this.running.masterSecret, uid, { newConnectionPerRequest: this.workers !== undefined })
       this.clients.set(uid, client)
     }
     return client
@@ -74,7 +85,7 @@ export class RestartableServer {
   /** Stops the process's server and starts a new one on the same database (caches start cold). */
   async restart(): Promise<void> {
     await this.running.stop()
-    this.running = await startTestServer(this.databaseUrl, this.settings)
+    this.running = await this.startServer()
     this.clients = new Map()
     this.restarts++
   }
@@ -85,7 +96,7 @@ export class RestartableServer {
     await this.running.stop()
     await this.backend.dropDatabase(this.databaseUrl)
     this.databaseUrl = await this.backend.freshDatabaseUrl()
-    this.running = await startTestServer(this.databaseUrl, this.settings)
+    this.running = await this.startServer()
     this.clients = new Map()
     this.sequencesOnDatabase = 1
     this.databases++
@@ -94,4 +105,9 @@ export class RestartableServer {
   stop(): Promise<void> {
     return this.running.stop()
   }
+}
+
+/** In this process, or the compiled binary when the run asks for worker processes. */
+function serverOn(databaseUrl: string, settings: Record<string, unknown>, workers: number | undefined): Promise<TestServer> {
+  return startTestServer(databaseUrl, settings, { binary: workers !== undefined })
 }

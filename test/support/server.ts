@@ -24,7 +24,7 @@ type SettingsTree = Record<string, unknown>
  * Starts the real server in this process on a free loopback port, with the given settings on
  * top of a test baseline (quiet logs, random master secret).
  */
-export async function startTestServer(databaseUrl: string, overrides: SettingsTree = {}): Promise<TestServer> {
+export async function startTestServer(databaseUrl: string, overrides: SettingsTree = {}, how: { binary?: boolean } = {}): Promise<TestServer> {
   const masterSecret = randomBytes(16).toString('hex')
   // A Spanner URL of the tests names a database on this process's emulator.
   const emulator = databaseUrl.startsWith('spanner:') ? { spanner_emulator_host: await emulatorHost() } : {}
@@ -39,7 +39,7 @@ export async function startTestServer(databaseUrl: string, overrides: SettingsTr
     },
     overrides,
   )
-  if (servedByBinary) return startBinaryServer(tree, String(tree.master_secret))
+  if (servedByBinary || how.binary === true) return startBinaryServer(tree, String(tree.master_secret))
   const settings = await resolveSettings(parseSettings(tree))
   const server: RunningServer = await startServer(settings, { quiet: true })
   return {

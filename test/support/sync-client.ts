@@ -41,6 +41,11 @@ export interface ClientOptions {
   expiresInSeconds?: number
   /** The token's fxa_uid and fxa_kid, when they must match a tokenserver row (Spanner keys storage by them). */
   identity?: { fxa_uid: string; fxa_kid: string }
+  /**
+   * No keep-alive: against `serve` with several workers, each new connection goes to whichever
+   * worker the kernel picks (SO_REUSEPORT), so consecutive requests reach different processes.
+   */
+  newConnectionPerRequest?: boolean
 }
 
 /**
@@ -49,6 +54,7 @@ export interface ClientOptions {
  */
 export class SyncClient {
   readonly credentials: TokenCredentials
+  private readonly connectionOptions: { keepalive?: false }
 
   constructor(
     readonly baseUrl: string,
@@ -62,6 +68,7 @@ export class SyncClient {
       expires: Math.floor(Date.now() / 1000) + (options.expiresInSeconds ?? 3600),
       ...(options.identity ?? fxaIdentity(uid)),
     })
+    this.connectionOptions = options.newConnectionPerRequest === true ? { keepalive: false } : {}
   }
 
   /** The URL of a path under this user's endpoint (`''` is the endpoint itself). */
@@ -84,7 +91,7 @@ export class SyncClient {
     if (!options.unsigned) {
       headers.authorization ??= hawkAuthorization(options.credentials ?? this.credentials, { method, url })
     }
-    return fetch(url, { method, headers, body })
+    return fetch(url, { method, headers, body, ...this.connectionOptions })
   }
 
   /** A signed request whose body and headers are sent exactly as given (no default Content-Type). */

@@ -83,8 +83,8 @@ try {
 }
 
 const spread = (values: number[]) => `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`
-const of = (engine: EngineName, side: 'A' | 'B') => entries.find((entry) => entry.engine === engine && entry.side === side)?.micros ?? []
-const rateOf = (engine: EngineName, side: 'A' | 'B') => entries.find((entry) => entry.engine === engine && entry.side === side)?.rates ?? []
+const measured = (engine: EngineName, side: 'A' | 'B') => entries.find((entry) => entry.engine === engine && entry.side === side) ?? { micros: [], rates: [] }
+const of = (engine: EngineName, side: 'A' | 'B') => measured(engine, side).micros
 const ratios = (top: number[], bottom: number[]) => top.map((value, index) => value / (bottom[index] as number))
 
 console.log(`\n${ROUNDS} rounds of ${MS} ms, ${CONCURRENCY} clients; A=${binaries.A} B=${binaries.B}\n`)
@@ -97,5 +97,5 @@ for (const engine of engineNames) {
     const sqlite = of('sqlite', side)
     return sqlite.length === 0 ? '—' : `${median(ratios(values, sqlite)).toFixed(2)}× (${spread(ratios(values, sqlite))})`
   }
-  console.log(`| ${engine} | ${median(a).toFixed(1)} | ${median(b).toFixed(1)} | ${median(ratios(b, a)).toFixed(3)} (${spread(ratios(b, a))}) | ${versus('A', a)} | ${versus('B', b)} | ${median(ratios(rateOf(engine, 'B'), rateOf(engine, 'A'))).toFixed(2)} |`)
+  console.log(`| ${engine} | ${median(a).toFixed(1)} | ${median(b).toFixed(1)} | ${median(ratios(b, a)).toFixed(3)} (${spread(ratios(b, a))}) | ${versus('A', a)} | ${versus('B', b)} | ${median(ratios(measured(engine, 'B').rates, measured(engine, 'A').rates)).toFixed(2)} |`)
 }

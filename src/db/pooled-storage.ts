@@ -135,10 +135,15 @@ export abstract class PooledTx<Statement> {
   async storageTimestamp(): Promise<Millis> {
     if (!this.readOnly) return this.millis(await this.scalar(this.common.storageModified, { uid: this.uid }))
     // info/collections asks for both: one statement answers both (one round trip, one snapshot).
-    this.timestampRows = this.run(this.common.userTimestamps, { uid: this.uid })
+    this.timestampRows = this.userTimestampRows()
     let latest = 0
     for (const row of await this.timestampRows) latest = Math.max(latest, this.millis(row[2]))
     return latest
+  }
+
+  /** The user's (collection id, name, modified) rows, with no tombstone filtered out. */
+  protected userTimestampRows(): Promise<unknown[][]> {
+    return this.run(this.common.userTimestamps, { uid: this.uid })
   }
 
   async collectionTimestamp(): Promise<Millis> {
@@ -151,7 +156,7 @@ export abstract class PooledTx<Statement> {
   }
 
   async collectionTimestamps(): Promise<Map<string, Millis>> {
-    const rows = await (this.timestampRows ?? this.run(this.common.userTimestamps, { uid: this.uid }))
+    const rows = await (this.timestampRows ?? this.userTimestampRows())
     const timestamps = new Map<string, Millis>()
     for (const row of rows) if (Number(row[0]) !== TOMBSTONE) timestamps.set(row[1] as string, this.millis(row[2]))
     return timestamps

@@ -178,6 +178,15 @@ export class MysqlPool {
     return withAnyPooledConnection({ gate: this.gate, timeoutMs: this.timeoutMs, open: () => new MysqlSession(this.pool), translate: translateMysqlError }, work)
   }
 
+  /**
+   * One statement outside any transaction on whichever connection is free, on behalf of callers
+   * already admitted by the gate (TimestampReads): taking a slot of its own could wait forever
+   * for theirs.
+   */
+  rows(text: string, params: readonly unknown[]): Promise<unknown[][]> {
+    return new MysqlSession(this.pool).rows(text, params)
+  }
+
   /** Connections in transactions, and open ones waiting for work. */
   status(): PoolStatus {
     const internals = (this.pool as unknown as { pool?: PoolInternals }).pool

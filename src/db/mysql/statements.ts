@@ -34,6 +34,12 @@ const layout: StorageLayout = {
 export const sameId = sql`id = ${p('id')} AND CAST(id AS BINARY) = ${p('id')}`
 export const ID_IN_LIST = 'id IN (?) AND CAST(id AS BINARY) IN (?)'
 
+/** The common userTimestamps of several users at once (`?` takes the list), each row ending with its user id. */
+export const USERS_TIMESTAMPS = `
+  SELECT uc.collection, c.name, uc.last_modified, uc.userid
+    FROM user_collections uc LEFT JOIN collections c ON c.id = uc.collection
+   WHERE uc.userid IN (?) AND uc.last_modified > 0`
+
 /** Every fixed-shape statement, rendered once by Drizzle. */
 export const statements = {
   ...prepareEach(storageSql(layout), (query) => new MysqlStatement(query)),

@@ -7,7 +7,8 @@ import { allocateBatchNumber, batchIsLive, recordExpiry, TOMBSTONE, writeTimesta
 import { nowMillis, type Millis } from '../timestamps.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
 import { isConnectionLost, MysqlPool, translateMysqlError, type MysqlSession, type MysqlStatement } from './connection.ts'
-import { chunked, ID_IN_LIST, listing, stageText, statements, upsertText } from './statements.ts'
+import { chunked, ID_IN_LIST, listing, stageText, statements, upsertText, USERS_TIMESTAMPS } from './statements.ts'
+import { TimestampReads } from './timestamp-reads.ts'
 
 /**
  * The keys of this schema compare with PAD SPACE (statements.ts): an id ending in a space would
@@ -41,7 +42,9 @@ export class MysqlStorage extends PooledStorage<MysqlSession, MysqlTx> implement
   readonly engine = 'mysql'
 
   constructor(pool: MysqlPool, options: StorageOptions = {}) {
-    super(pool, { newTx: (session, uid) => new MysqlTx(session, uid), isConnectionLost, translate: translateMysqlError }, options)
+    const timestampReads = new TimestampReads((uids) => pool.rows(USERS_TIMESTAMPS, [uids]))
+    const newTx = (session: MysqlSession, uid: number) => new MysqlTx(session, uid, timestampReads)
+    super(pool, { newTx, isConnectionLost, translate: translateMysqlError }, options)
   }
 
   /**
@@ -91,8 +94,14 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
   constructor(
     private readonly session: MysqlSession,
     uid: number,
+    private readonly timestampReads: TimestampReads,
   ) {
     super(uid, statements)
+  }
+
+  /** Outside a transaction (info/*), together with the other users' reads of this turn. */
+  protected override userTimestampRows(): Promise<unknown[][]> {
+    return this.inTransaction ? super.userTimestampRows() : this.timestampReads.read(this.uid)
   }
 
   async begin(): Promise<void> {

@@ -155,7 +155,7 @@ export abstract class PooledTx<Statement> {
     return this.millis(await this.scalar(this.common.bsoModified, this.key({ id })))
   }
 
-  async collectionTimestamps(): Promise<Map<string, Millis>> {
+  async collectionTimestamps(): Promise<ReadonlyMap<string, Millis>> {
     const rows = await (this.timestampRows ?? this.userTimestampRows())
     const timestamps = new Map<string, Millis>()
     for (const row of rows) if (Number(row[0]) !== TOMBSTONE) timestamps.set(row[1] as string, this.millis(row[2]))

@@ -63,4 +63,17 @@ const backend = backendNamed('mysql')
       statements.mockRestore()
     }
   })
+
+  test('a user whose timestamps did not change gets the same map back, so its JSON is reused', async () => {
+    const user = newUser()
+    const timestamps = () => storage.withTransaction({ user, mode: 'read' }, (tx) => tx.collectionTimestamps())
+    await write(storage, user, 'bookmarks', (tx) => tx.putBsos([{ id: 'x', payload: 'a' }]))
+    const first = await timestamps()
+    expect(await timestamps()).toBe(first)
+    const modified = await write(storage, user, 'history', async (tx) => (await tx.putBsos([{ id: 'x', payload: 'b' }]), tx.timestamp))
+    const changed = await timestamps()
+    expect(changed).not.toBe(first)
+    expect(changed).toEqual(new Map([...first, ['history', modified]]))
+    expect(await timestamps()).toBe(changed)
+  })
 })

@@ -8,7 +8,7 @@ import { nowMillis, type Millis } from '../timestamps.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
 import { isConnectionLost, MysqlPool, translateMysqlError, type MysqlSession, type MysqlStatement } from './connection.ts'
 import { chunked, ID_IN_LIST, listing, stageText, statements, upsertText, USERS_TIMESTAMPS } from './statements.ts'
-import { TimestampReads } from './timestamp-reads.ts'
+import { SameTimestampMaps, TimestampReads } from './timestamp-reads.ts'
 
 /**
  * The keys of this schema compare with PAD SPACE (statements.ts): an id ending in a space would
@@ -43,7 +43,8 @@ export class MysqlStorage extends PooledStorage<MysqlSession, MysqlTx> implement
 
   constructor(pool: MysqlPool, options: StorageOptions = {}) {
     const timestampReads = new TimestampReads((uids) => pool.rows(USERS_TIMESTAMPS, [uids]))
-    const newTx = (session: MysqlSession, uid: number) => new MysqlTx(session, uid, timestampReads)
+    const timestampMaps = new SameTimestampMaps()
+    const newTx = (session: MysqlSession, uid: number) => new MysqlTx(session, uid, timestampReads, timestampMaps)
     super(pool, { newTx, isConnectionLost, translate: translateMysqlError }, options)
   }
 
@@ -95,6 +96,7 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
     private readonly session: MysqlSession,
     uid: number,
     private readonly timestampReads: TimestampReads,
+    private readonly timestampMaps: SameTimestampMaps,
   ) {
     super(uid, statements)
   }
@@ -102,6 +104,10 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
   /** Outside a transaction (info/*), together with the other users' reads of this turn. */
   protected override userTimestampRows(): Promise<unknown[][]> {
     return this.inTransaction ? super.userTimestampRows() : this.timestampReads.read(this.uid)
+  }
+
+  override async collectionTimestamps(): Promise<ReadonlyMap<string, Millis>> {
+    return this.timestampMaps.reuse(this.uid, await super.collectionTimestamps())
   }
 
   async begin(): Promise<void> {

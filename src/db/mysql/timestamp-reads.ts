@@ -1,3 +1,6 @@
+import { LruCache } from '../../lru-cache.ts'
+import type { Millis } from '../timestamps.ts'
+
 /**
  * The info/* timestamp reads (outside any transaction) of one event-loop turn, answered by one
  * statement for all their users. Each statement on MariaDB costs the server a socket write, a
@@ -35,4 +38,30 @@ export class TimestampReads {
       for (const reply of batch.values()) reply.reject(error)
     }
   }
+}
+
+/** About 1 KB per user, as the SQLite engine's cache of user collections. */
+const MAPS_KEPT = 10_000
+
+/**
+ * Each user's last timestamp map, handed back while a new read finds the same timestamps, so
+ * the info/collections body derived from it is reused (StorageTx.collectionTimestamps allows
+ * it): most syncs start with an info/collections that finds nothing new.
+ */
+export class SameTimestampMaps {
+  private readonly maps = new LruCache<number, ReadonlyMap<string, Millis>>(MAPS_KEPT)
+
+  /** `map` itself, or the one last given for `uid` when it holds the same entries. */
+  reuse(uid: number, map: ReadonlyMap<string, Millis>): ReadonlyMap<string, Millis> {
+    const kept = this.maps.get(uid)
+    if (kept !== undefined && sameEntries(kept, map)) return kept
+    this.maps.set(uid, map)
+    return map
+  }
+}
+
+function sameEntries(a: ReadonlyMap<string, Millis>, b: ReadonlyMap<string, Millis>): boolean {
+  if (a.size !== b.size) return false
+  for (const [name, modified] of a) if (b.get(name) !== modified) return false
+  return true
 }

@@ -1,0 +1,55 @@
+import { expect, test } from 'bun:test'
+import { StdoutLines } from './logger.ts'
+
+/** A sink that records what it is handed, failing like a closed pipe when told to. */
+function recordingSink(options: { failing?: boolean } = {}) {
+  const writes: string[] = []
+  const sink = {
+    write(chunk: string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer) {
+      if (options.failing) throw new Error('EPIPE')
+      writes.push(String(chunk))
+      return 0
+    },
+    flush: () => 0,
+  }
+  return { sink, writes }
+}
+
+test('a line after a quiet spell goes out at the end of its turn, without waiting for a timer', async () => {
+  const { sink, writes } = recordingSink()
+  const lines = new StdoutLines(sink)
+  lines.write('alone')
+  await Promise.resolve()
+  expect(writes).toEqual(['alone\n'])
+  await Bun.sleep(20)
+  lines.write('later')
+  await Promise.resolve()
+  expect(writes).toEqual(['alone\n', 'later\n'])
+})
+
+test('lines within a millisecond of the last write wait for it to end and share one write, in order', async () => {
+  const { sink, writes } = recordingSink()
+  // A clock that stands still: on a loaded machine a real one could pass the millisecond.
+  const lines = new StdoutLines(sink, () => 1_000)
+  lines.write('first')
+  await Promise.resolve()
+  lines.write('second')
+  await Promise.resolve()
+  lines.write('third')
+  await Promise.resolve()
+  expect(writes).toEqual(['first\n'])
+  await Bun.sleep(20)
+  expect(writes).toEqual(['first\n', 'second\nthird\n'])
+})
+
+test('once stdout is gone, lines are dropped instead of failing the caller', async () => {
+  const failing = { failing: true }
+  const { sink, writes } = recordingSink(failing)
+  const lines = new StdoutLines(sink)
+  lines.write('lost')
+  await Bun.sleep(20)
+  failing.failing = false
+  expect(() => lines.write('dropped')).not.toThrow()
+  await Bun.sleep(20)
+  expect(writes).toEqual([])
+})

@@ -26,6 +26,8 @@ interface Job<T> {
 }
 interface AloneJob<T> extends Job<T> {
   work: () => Promise<T>
+  /** A read: it may run while a write ahead of it waits for another process's write lock (`read`). */
+  read: boolean
 }
 interface WriteJob<T> extends Job<T> {
   member: GroupMember<T>
@@ -42,11 +44,30 @@ interface Joined {
   failure?: { error: unknown }
 }
 
+/** How long a statement other than a write's BEGIN IMMEDIATE waits on a lock (a checkpoint, WAL recovery). */
+const BUSY_TIMEOUT_MS = 5000
+
+/**
+ * A write's retries of its lock: 1, 2, 4, 4… ms apart. The other worker holds the lock for one
+ * group (its statements and a COMMIT with an fsync: 1–10 ms), so a longer step would only leave
+ * the lock free and this worker's writes waiting.
+ */
+const MIN_LOCK_RETRY_MS = 1
+const MAX_LOCK_RETRY_MS = 4
+
+const isBusy = (error: unknown) => ((error as { code?: string } | undefined)?.code ?? '').startsWith('SQLITE_BUSY')
+
 /**
  * One bun:sqlite connection shared by the process. bun:sqlite is synchronous, but transactions
  * span awaits, so jobs run one at a time, in arrival order: two requests never interleave
  * statements on the connection. Other processes on the same file are kept out by SQLite's own
- * locks (BEGIN IMMEDIATE for writes, busy_timeout for waiting).
+ * locks: BEGIN IMMEDIATE for writes, busy_timeout for the rest.
+ *
+ * A write whose BEGIN IMMEDIATE finds the file's write lock held by another process (another
+ * worker of `serve`) does not wait in SQLite's busy handler: that sleeps on the only JavaScript
+ * thread (1, 2, 5, 10… ms steps, oversleeping the lock's release), so the process would serve
+ * nothing meanwhile. It tries again on a short timer, and the reads queued behind it run in
+ * between (a WAL reader needs no write lock); writes keep their order.
  *
  * Group commit: with synchronous = FULL every COMMIT waits for an fsync of the WAL, and that wait
  * blocks the only JavaScript thread. When a write's work is done and the next job in line is
@@ -74,6 +95,13 @@ export class SqliteConnection {
   static readonly MAX_GROUP_MEMBERS = 16
   static maxGroupMs = 10
 
+  /**
+   * How long a write waits for another process's write lock before it fails as a `conflict`
+   * (503, the client retries): busy_timeout's 5 s, as for every other statement. A variable so
+   * that tests of the deadline need not wait that long.
+   */
+  static lockTimeoutMs = BUSY_TIMEOUT_MS
+
   /** Storage and tokenserver on one file share one connection, so they never lock each other out. */
   static shared(path: string): SqliteConnection {
     const existing = path === ':memory:' ? undefined : SqliteConnection.open.get(path)
@@ -94,6 +122,8 @@ export class SqliteConnection {
   private readonly waiting: QueuedJob[] = []
   private running = false
   private pending = 0
+  /** Set while the write at the head of the queue waits for another process's write lock. */
+  private lockWait: { deadline: number; delayMs: number; retry?: Timer } | undefined
 
   private constructor(readonly path: string) {
     this.client = openCreatingDirectory(path)
@@ -104,7 +134,7 @@ export class SqliteConnection {
     if (this.isEmpty()) this.client.run('PRAGMA synchronous = OFF')
     this.client.run('PRAGMA journal_mode = WAL')
     this.client.run(`PRAGMA synchronous = ${SqliteConnection.synchronous.toUpperCase()}`)
-    this.client.run('PRAGMA busy_timeout = 5000')
+    this.client.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)
     this.client.run('PRAGMA foreign_keys = ON')
     this.transaction = prepareTransactionStatements(this.client)
   }
@@ -114,7 +144,16 @@ export class SqliteConnection {
    * answers 503 at once rather than letting waiting requests pile up without bound.
    */
   exclusive<T>(work: () => Promise<T>): Promise<T> {
-    return this.enqueue<T>({ work })
+    return this.enqueue<T>({ work, read: false })
+  }
+
+  /**
+   * Runs `work`, which only reads, like `exclusive`, except that it may run before writes queued
+   * ahead of it while they wait for another process's write lock: they have not begun, so it
+   * sees none of their work, as if it had arrived before them.
+   */
+  read<T>(work: () => Promise<T>): Promise<T> {
+    return this.enqueue<T>({ work, read: true })
   }
 
   /**
@@ -127,29 +166,87 @@ export class SqliteConnection {
 
   static readonly QUEUE_LIMIT = 1000
 
-  private enqueue<T>(task: { work: () => Promise<T> } | { member: GroupMember<T> }): Promise<T> {
+  private enqueue<T>(task: { work: () => Promise<T>; read: boolean } | { member: GroupMember<T> }): Promise<T> {
     if (this.pending >= SqliteConnection.QUEUE_LIMIT) {
       return Promise.reject(new SyncError('unavailable', 'too many requests waiting for the database'))
     }
     this.pending++
     const { promise, resolve, reject } = Promise.withResolvers<T>()
     const job = { ...task, resolve, reject } as QueuedJob
+    this.waiting.push(job)
     // On an idle connection the job starts at once, in this call: nothing else runs then.
-    if (this.running) this.waiting.push(job)
-    else this.start(job)
+    if (!this.running) this.next()
     return promise
   }
 
-  private start(job: QueuedJob): void {
-    this.running = true
-    void ('member' in job ? this.runGroup(job) : this.runAlone(job))
+  /** Starts the job in line (a write once it has the write lock), or the connection goes idle. */
+  private next(): void {
+    clearTimeout(this.lockWait?.retry)
+    const head = this.waiting[0]
+    this.running = head !== undefined
+    if (head === undefined) return
+    if (!('member' in head)) {
+      this.waiting.shift()
+      void this.runAlone(head)
+    } else if (this.lockForWrite(head)) {
+      this.waiting.shift()
+      void this.runGroup(head)
+    } else if (this.lockWait === undefined) {
+      this.next()
+    } else {
+      this.whileTheLockIsHeld(this.lockWait)
+    }
   }
 
-  /** The next job in line, or the connection goes idle. */
-  private next(): void {
-    const job = this.waiting.shift()
-    if (job === undefined) this.running = false
-    else this.start(job)
+  /**
+   * BEGIN IMMEDIATE for `head` without waiting: true when the transaction began. Busy before
+   * the deadline leaves `lockWait` set; any other failure (the deadline passed included) takes
+   * `head` out of the queue, failed with that error.
+   */
+  private lockForWrite(head: WriteJob<unknown>): boolean {
+    const error = this.tryBeginImmediate()
+    if (error === undefined) {
+      this.lockWait = undefined
+      return true
+    }
+    if (isBusy(error)) {
+      this.lockWait ??= { deadline: performance.now() + SqliteConnection.lockTimeoutMs, delayMs: MIN_LOCK_RETRY_MS }
+      if (performance.now() < this.lockWait.deadline) return false
+    }
+    this.lockWait = undefined
+    this.waiting.shift()
+    this.settle([{ job: head }], { outcome: 'failed', error })
+    return false
+  }
+
+  /**
+   * Runs the first read that has only writes ahead of it (a job that is neither keeps its
+   * place), or else goes idle until the next retry of the lock.
+   */
+  private whileTheLockIsHeld(lockWait: { delayMs: number; retry?: Timer }): void {
+    const index = this.waiting.findIndex((job) => !('member' in job))
+    const job = this.waiting[index]
+    if (job !== undefined && !('member' in job) && job.read) {
+      this.waiting.splice(index, 1)
+      void this.runAlone(job)
+      return
+    }
+    this.running = false
+    lockWait.retry = setTimeout(() => this.next(), lockWait.delayMs)
+    lockWait.delayMs = Math.min(lockWait.delayMs * 2, MAX_LOCK_RETRY_MS)
+  }
+
+  /** The error of a BEGIN IMMEDIATE run with busy_timeout 0, or undefined when it began. */
+  private tryBeginImmediate(): unknown {
+    this.transaction.noBusyWait()
+    try {
+      this.transaction.beginImmediate()
+      return undefined
+    } catch (error) {
+      return error
+    } finally {
+      this.transaction.busyWait()
+    }
   }
 
   private async runAlone(job: AloneJob<unknown>): Promise<void> {
@@ -163,6 +260,7 @@ export class SqliteConnection {
     }
   }
 
+  /** Runs the group `first` begins, once BEGIN IMMEDIATE succeeded. */
   private async runGroup(first: WriteJob<unknown>): Promise<void> {
     const members: Joined[] = []
     const end = await this.groupTransaction(first, members)
@@ -182,12 +280,6 @@ export class SqliteConnection {
    */
   private async groupTransaction(first: WriteJob<unknown>, members: Joined[]): Promise<GroupEnd> {
     const started = performance.now()
-    try {
-      this.transaction.beginImmediate()
-    } catch (error) {
-      members.push({ job: first })
-      return { outcome: 'failed', error }
-    }
     try {
       for (let job: WriteJob<unknown> | undefined = first; job !== undefined; job = this.nextMember(members.length, started)) {
         const joined: Joined = { job }
@@ -284,6 +376,9 @@ const oneTurnOfTheEventLoop = () => new Promise<void>((resolve) => setImmediate(
 export interface TransactionStatements {
   begin(): void
   beginImmediate(): void
+  /** busy_timeout 0, for a write's BEGIN IMMEDIATE, and back. */
+  noBusyWait(): void
+  busyWait(): void
   commit(): void
   rollback(): void
   /** The savepoint of a group member; members run one after another, so one name serves all. */
@@ -300,6 +395,9 @@ function prepareTransactionStatements(client: Database): TransactionStatements {
   return {
     begin: statement('BEGIN'),
     beginImmediate: statement('BEGIN IMMEDIATE'),
+    // Not prepared: SQLite sets busy_timeout when it compiles the PRAGMA, not when it runs it.
+    noBusyWait: () => void client.run('PRAGMA busy_timeout = 0'),
+    busyWait: () => void client.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`),
     commit: statement('COMMIT'),
     rollback: statement('ROLLBACK'),
     savepoint: statement('SAVEPOINT member'),
@@ -357,13 +455,13 @@ export function sqliteMigrationTarget(connection: SqliteConnection): MigrationTa
 }
 
 /**
- * Another process held the file's write lock longer than busy_timeout: a SyncError of the given
- * kind (503 either way), so the client retries. Anything else passes through unchanged.
+ * Another process held the file's lock past the deadline (busy_timeout, or a write's
+ * `lockTimeoutMs`): a SyncError of the given kind (503 either way), so the client retries.
+ * Anything else passes through unchanged.
  */
 export function translateLockError(error: unknown, kind: 'conflict' | 'unavailable'): unknown {
   if (error instanceof SyncError) return error
-  const code = (error as { code?: string } | undefined)?.code ?? ''
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+  if (isBusy(error) || ((error as { code?: string } | undefined)?.code ?? '').startsWith('SQLITE_LOCKED')) {
     return new SyncError(kind, 'database is locked', { cause: error })
   }
   return error

@@ -62,7 +62,7 @@ export class SqliteStorage implements StorageBackend {
   }
 
   withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {
-    if (request.mode === 'read') return guardTransaction('read', () => this.connection.exclusive(() => this.read(request, work, true)))
+    if (request.mode === 'read') return guardTransaction('read', () => this.connection.read(() => this.read(request, work, true)))
     return guardTransaction(request.mode, () => this.connection.write(this.writeMember(request, work)))
   }
 

@@ -1,0 +1,132 @@
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import { Database } from 'bun:sqlite'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openStorage } from '../open.ts'
+import type { StorageBackend, StorageUser } from '../types.ts'
+import { SqliteConnection, type GroupMember } from './connection.ts'
+
+const newDatabasePath = () => join(mkdtempSync(join(tmpdir(), 'syncserver-lock-')), 'sync.db')
+
+/**
+ * Another process (here a second connection, which SQLite locks out the same way) holds the
+ * file's write lock. The connection's writes must wait for it without blocking the event loop:
+ * with SQLite's busy handler the thread sleeps, so the other connection, on this same thread,
+ * could never commit, and every test here would end in a 5 s busy timeout.
+ */
+describe('SQLite: a write waiting for the write lock of another process', () => {
+  let connection: SqliteConnection
+  let otherProcess: Database
+  const events: string[] = []
+  beforeEach(() => {
+    const path = newDatabasePath()
+    connection = SqliteConnection.shared(path)
+    connection.client.run('CREATE TABLE t (id INTEGER PRIMARY KEY)')
+    otherProcess = new Database(path)
+    otherProcess.run('BEGIN IMMEDIATE')
+    events.length = 0
+  })
+  afterEach(() => {
+    SqliteConnection.lockTimeoutMs = 5000
+    if (otherProcess.inTransaction) otherProcess.run('ROLLBACK')
+    otherProcess.close()
+    connection.close()
+  })
+
+  const committedIds = () => otherProcess.query('SELECT id FROM t ORDER BY id').values().map(([id]) => id)
+  /** Inserts `id`, recording the ids the connection saw before it. */
+  const write = (id: number) => {
+    const member: GroupMember<void> = {
+      run: async () => {
+        events.push(`w${id} saw ${idsOnTheConnection().join(',')}`)
+        connection.client.run('INSERT INTO t (id) VALUES (?)', [id])
+      },
+      ended: (outcome) => void events.push(`w${id} ${outcome}`),
+    }
+    return connection.write(member)
+  }
+  const idsOnTheConnection = () => connection.client.query('SELECT id FROM t ORDER BY id').values().map(([id]) => id)
+  const read = (name: string) => connection.read(async () => void events.push(`${name} saw ${idsOnTheConnection().join(',')}`))
+
+  test('reads queued behind it run meanwhile, seeing none of the writes; the writes keep their order and commit together once the lock is free', async () => {
+    const writes = [write(1), write(2)]
+    const reading = read('r1')
+    writes.push(write(3))
+    await reading
+    await Bun.sleep(50)
+    await read('r2')
+    expect(events).toEqual(['r1 saw ', 'r2 saw '])
+    otherProcess.run('COMMIT')
+    await Promise.all(writes)
+    // One group, in arrival order: each member saw only the members before it.
+    expect(events.slice(2)).toEqual(['w1 saw ', 'w2 saw 1', 'w3 saw 1,2', 'w1 committed', 'w2 committed', 'w3 committed'])
+    expect(committedIds()).toEqual([1, 2, 3])
+  })
+
+  test('it begins within a few milliseconds of the lock being released', async () => {
+    const writing = write(1)
+    // SQLite's busy handler would be sleeping 100 ms at a time by now.
+    await Bun.sleep(300)
+    otherProcess.run('COMMIT')
+    const released = performance.now()
+    await writing
+    expect(performance.now() - released).toBeLessThan(50)
+    expect(committedIds()).toEqual([1])
+  })
+
+  test('past lockTimeoutMs it fails alone as a conflict (503); the write behind it waits on, and commits once the lock is free', async () => {
+    SqliteConnection.lockTimeoutMs = 100
+    const started = performance.now()
+    const first = write(1)
+    const second = write(2)
+    await expect(first).rejects.toMatchObject({ kind: 'conflict', message: 'database is locked' })
+    expect(performance.now() - started).toBeGreaterThanOrEqual(100)
+    expect(events).toEqual(['w1 failed'])
+    otherProcess.run('COMMIT')
+    await second
+    expect(events).toEqual(['w1 failed', 'w2 saw ', 'w2 committed'])
+    expect(committedIds()).toEqual([2])
+  })
+
+  test('a job that is not a read (exclusive) waits behind it, and so does every read behind that job', async () => {
+    const jobs = [write(1), connection.exclusive(async () => void events.push('exclusive')), read('r1')]
+    await Bun.sleep(50)
+    expect(events).toEqual([])
+    otherProcess.run('COMMIT')
+    await Promise.all(jobs)
+    expect(events).toEqual(['w1 saw ', 'w1 committed', 'exclusive', 'r1 saw 1'])
+  })
+})
+
+describe('SQLite storage: a write waiting for the write lock of another process', () => {
+  let path: string
+  let storage: StorageBackend
+  let otherProcess: Database
+  beforeEach(async () => {
+    path = newDatabasePath()
+    storage = await openStorage(`sqlite:///${path}`, { runMigrations: true })
+    otherProcess = new Database(path)
+  })
+  afterEach(async () => {
+    otherProcess.close()
+    await storage.close()
+  })
+
+  const who: StorageUser = { uid: 1, fxaUid: '', fxaKid: '' }
+  const ids = () => storage.withTransaction({ user: who, mode: 'read', collection: 'bookmarks' }, async (tx) => (await tx.getBsos({ sort: 'oldest', skip: 0 })).map((bso) => bso.id))
+
+  test("does not hold up a read of the same server, which answers with the last committed data; the write's data is there once it resolved", async () => {
+    await storage.withTransaction({ user: who, mode: 'write', collection: 'bookmarks' }, (tx) => tx.putBsos([{ id: 'before', payload: 'x' }]))
+    otherProcess.run('BEGIN IMMEDIATE')
+    let written = false
+    const writing = storage
+      .withTransaction({ user: who, mode: 'write', collection: 'bookmarks' }, (tx) => tx.putBsos([{ id: 'after', payload: 'y' }]))
+      .then(() => (written = true))
+    expect(await ids()).toEqual(['before'])
+    expect(written).toBe(false)
+    otherProcess.run('COMMIT')
+    await writing
+    expect(await ids()).toEqual(['before', 'after'])
+  })
+})

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, spyOn, test } from 'bun:test'
 import { MysqlPool } from '../../src/db/mysql/connection.ts'
 import { mysqlEngine } from '../../src/db/mysql/open.ts'
 import { MysqlStorage } from '../../src/db/mysql/storage.ts'
+import { COLLECTION_NAMES, USERS_TIMESTAMPS } from '../../src/db/mysql/statements.ts'
 import type { StorageUser } from '../../src/db/types.ts'
 import { backendNamed } from '../support/backends.ts'
 import { newUser, write } from '../support/server-engine-suite.ts'
@@ -59,6 +60,22 @@ const backend = backendNamed('mysql')
       const settled = await infoOfOneTurn([newUser(), newUser()])
       expect(statements).toHaveBeenCalledTimes(1)
       expect(settled.map((result) => result.status)).toEqual(['rejected', 'rejected'])
+    } finally {
+      statements.mockRestore()
+    }
+  })
+
+  test('custom collections get their names from one lookup, standard ones from none', async () => {
+    const user = newUser()
+    const stamps: Record<string, number> = {}
+    for (const name of ['bookmarks', 'custom-a', 'custom-b']) stamps[name] = await write(storage, user, name, async (tx) => (await tx.putBsos([{ id: 'x', payload: name }]), tx.timestamp))
+    const statements = spyOn(pool, 'rows')
+    try {
+      expect((await info(user)).collections).toEqual(stamps)
+      expect(statements.mock.calls.map(([text]) => text)).toEqual([USERS_TIMESTAMPS, COLLECTION_NAMES])
+      statements.mockClear()
+      expect((await info(user)).collections).toEqual(stamps)
+      expect(statements.mock.calls.map(([text]) => text)).toEqual([USERS_TIMESTAMPS])
     } finally {
       statements.mockRestore()
     }

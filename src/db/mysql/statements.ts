@@ -34,11 +34,16 @@ const layout: StorageLayout = {
 export const sameId = sql`id = ${p('id')} AND CAST(id AS BINARY) = ${p('id')}`
 export const ID_IN_LIST = 'id IN (?) AND CAST(id AS BINARY) IN (?)'
 
-/** The common userTimestamps of several users at once (`?` takes the list), each row ending with its user id. */
+/**
+ * The common userTimestamps of several users at once (`?` takes the list), each row ending with
+ * its user id, and without the collection names: CollectionNames supplies them, so the rows
+ * mysql2 parses are three integers (see timestamp-reads.ts).
+ */
 export const USERS_TIMESTAMPS = `
-  SELECT uc.collection, c.name, uc.last_modified, uc.userid
-    FROM user_collections uc LEFT JOIN collections c ON c.id = uc.collection
-   WHERE uc.userid IN (?) AND uc.last_modified > 0`
+  SELECT collection, last_modified, userid FROM user_collections WHERE userid IN (?) AND last_modified > 0`
+
+/** The names of the collection ids `?` lists. */
+export const COLLECTION_NAMES = 'SELECT id, name FROM collections WHERE id IN (?)'
 
 /** Every fixed-shape statement, rendered once by Drizzle. */
 export const statements = {

@@ -7,8 +7,8 @@ import { allocateBatchNumber, batchIsLive, recordExpiry, TOMBSTONE, writeTimesta
 import { nowMillis, type Millis } from '../timestamps.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
 import { isConnectionLost, MysqlPool, translateMysqlError, type MysqlSession, type MysqlStatement } from './connection.ts'
-import { chunked, ID_IN_LIST, listing, stageText, statements, upsertText, USERS_TIMESTAMPS } from './statements.ts'
-import { SameTimestampMaps, TimestampReads } from './timestamp-reads.ts'
+import { chunked, COLLECTION_NAMES, ID_IN_LIST, listing, stageText, statements, upsertText, USERS_TIMESTAMPS } from './statements.ts'
+import { CollectionNames, SameTimestampMaps, TimestampReads } from './timestamp-reads.ts'
 
 /**
  * The keys of this schema compare with PAD SPACE (statements.ts): an id ending in a space would
@@ -42,7 +42,8 @@ export class MysqlStorage extends PooledStorage<MysqlSession, MysqlTx> implement
   readonly engine = 'mysql'
 
   constructor(pool: MysqlPool, options: StorageOptions = {}) {
-    const timestampReads = new TimestampReads((uids) => pool.rows(USERS_TIMESTAMPS, [uids]))
+    const names = new CollectionNames((ids) => pool.rows(COLLECTION_NAMES, [ids]))
+    const timestampReads = new TimestampReads(async (uids) => names.named(await pool.rows(USERS_TIMESTAMPS, [uids])))
     const timestampMaps = new SameTimestampMaps()
     const newTx = (session: MysqlSession, uid: number) => new MysqlTx(session, uid, timestampReads, timestampMaps)
     super(pool, { newTx, isConnectionLost, translate: translateMysqlError }, options)

@@ -4,6 +4,7 @@ import { SyncError } from '../errors.ts'
 import {
   hawkAuthorization,
   hawkMac,
+  HawkKey,
   MAX_CLOCK_SKEW_SECONDS,
   parseHawkAttributes,
   parseHawkHeader,
@@ -60,6 +61,15 @@ describe('hawkMac', () => {
   test('covers the payload hash', () => {
     const base = { ...GET_REQUEST, ts: VECTOR_TS, nonce: 'h1Ch4vo=' }
     expect(hawkMac(VECTOR_KEY, { ...base, hash: 'AQIDBA==' })).not.toBe(hawkMac(VECTOR_KEY, base))
+  })
+
+  test('a HawkKey signs as its key text does, for every MAC it is used for', () => {
+    const hawkKey = new HawkKey(VECTOR_KEY)
+    const base = { ...GET_REQUEST, ts: VECTOR_TS, nonce: 'h1Ch4vo=' }
+    const other = { ...base, nonce: 'other' }
+    expect(hawkMac(hawkKey, base)).toBe(GET_MAC)
+    expect(hawkMac(hawkKey, other)).toBe(hawkMac(VECTOR_KEY, other))
+    expect(hawkMac(hawkKey, base)).toBe(GET_MAC)
   })
 
   test('covers ext', () => {

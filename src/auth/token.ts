@@ -1,4 +1,5 @@
 import { SyncError } from '../errors.ts'
+import { HawkKey } from './hawk.ts'
 import { LruCache } from '../lru-cache.ts'
 import { randomBytes } from '../random.ts'
 
@@ -29,6 +30,8 @@ export interface TokenCredentials {
 export interface VerifiedToken {
   payload: Readonly<TokenPayload>
   key: string
+  /** `key` ready to sign, kept with the token in the cache. */
+  hawkKey: HawkKey
 }
 
 /** Derives the per-token Hawk key (§4.1); replaceable so tests can count derivations. */
@@ -120,7 +123,8 @@ export class TokenVerifier {
     if (cached !== undefined) return cached
     const { bytes, secret } = this.#signedPayload(id)
     const payload = Object.freeze(parsePayload(bytes))
-    const verified = Object.freeze({ payload, key: this.#deriveKey(secret.master, payload.salt, id) })
+    const key = this.#deriveKey(secret.master, payload.salt, id)
+    const verified = Object.freeze({ payload, key, hawkKey: new HawkKey(key) })
     this.#cache.set(id, verified)
     return verified
   }

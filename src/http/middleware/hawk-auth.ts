@@ -27,9 +27,9 @@ export const hawkAuthenticator = (options: HawkAuthOptions) =>
     const nowSeconds = (options.now ?? Date.now)() / 1000
     const request = c.req.raw
     const header = parseHawkHeader(request.headers.get('authorization'))
-    const { payload, key } = options.verifier.verify(header.id)
+    const { payload, hawkKey } = options.verifier.verify(header.id)
     const { host, port } = resolveHostPort(request.headers, options.fallback)
-    verifyHawk(header, key, { method: request.method, pathAndQuery: requestLineTarget(request.url), host, port }, nowSeconds)
+    verifyHawk(header, hawkKey, { method: request.method, pathAndQuery: requestLineTarget(request.url), host, port }, nowSeconds)
     if (!(Math.round(payload.expires) > nowSeconds) && !EXPIRY_EXEMPT.test(c.req.path)) {
       throw new SyncError('unauthorized', 'token expired')
     }

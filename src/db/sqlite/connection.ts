@@ -1,4 +1,5 @@
 import { Database } from 'bun:sqlite'
+import { closeSync, ftruncateSync, openSync, rmSync, statSync } from 'node:fs'
 import { SyncError } from '../../errors.ts'
 import { createParentDirectory } from '../../parent-directory.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
@@ -48,12 +49,21 @@ interface Joined {
 const BUSY_TIMEOUT_MS = 5000
 
 /**
- * A write's retries of its lock: 1, 2, 4, 4… ms apart. The other worker holds the lock for one
- * group (its statements and a COMMIT with an fsync: 1–10 ms), so a longer step would only leave
- * the lock free and this worker's writes waiting.
+ * A write retries its lock every millisecond (a timer's finest step): the other worker holds it
+ * for one group (its statements and a COMMIT with an fsync: 1–10 ms), and then leaves it free
+ * for only `HAND_OVER_MS`, which a longer step would miss.
  */
-const MIN_LOCK_RETRY_MS = 1
-const MAX_LOCK_RETRY_MS = 4
+const LOCK_RETRY_MS = 1
+
+/**
+ * After its COMMIT, a process that sees another one waiting for the write lock (`LockWaiters`)
+ * waits this long before its next BEGIN IMMEDIATE. Without the gap a worker with writes queued
+ * takes the lock again microseconds after releasing it, so the other one's retries almost never
+ * find it free (waits of up to 200 ms under the mix, 2 workers). Longer than a retry's step, so a
+ * waiter whose timer is a little late still finds the lock free; the writes held back meanwhile
+ * join one group.
+ */
+const HAND_OVER_MS = 2
 
 const isBusy = (error: unknown) => ((error as { code?: string } | undefined)?.code ?? '').startsWith('SQLITE_BUSY')
 
@@ -122,8 +132,11 @@ export class SqliteConnection {
   private readonly waiting: QueuedJob[] = []
   private running = false
   private pending = 0
-  /** Set while the write at the head of the queue waits for another process's write lock. */
-  private lockWait: { deadline: number; delayMs: number; retry?: Timer } | undefined
+  /** Set while the write at the head of the queue waits for the write lock (or its hand-over). */
+  private lockWait: { deadline: number; retry?: Timer } | undefined
+  /** Until when this process leaves the write lock to the others after its last COMMIT. */
+  private handOverUntil = 0
+  private readonly waiters: LockWaiters | undefined
 
   private constructor(readonly path: string) {
     this.client = openCreatingDirectory(path)
@@ -137,6 +150,7 @@ export class SqliteConnection {
     this.client.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)
     this.client.run('PRAGMA foreign_keys = ON')
     this.transaction = prepareTransactionStatements(this.client)
+    this.waiters = path === ':memory:' ? undefined : LockWaiters.of(path)
   }
 
   /**
@@ -199,19 +213,26 @@ export class SqliteConnection {
   }
 
   /**
-   * BEGIN IMMEDIATE for `head` without waiting: true when the transaction began. Busy before
-   * the deadline leaves `lockWait` set; any other failure (the deadline passed included) takes
-   * `head` out of the queue, failed with that error.
+   * BEGIN IMMEDIATE for `head` without waiting: true when the transaction began. During the
+   * hand-over gap, or busy before the deadline, it leaves `lockWait` set; any other failure (the
+   * deadline passed included) takes `head` out of the queue, failed with that error.
    */
   private lockForWrite(head: WriteJob<unknown>): boolean {
+    const now = performance.now()
+    if (now < this.handOverUntil) {
+      this.lockWait ??= { deadline: now + SqliteConnection.lockTimeoutMs }
+      return false
+    }
     const error = this.tryBeginImmediate()
     if (error === undefined) {
+      if (this.lockWait !== undefined) this.waiters?.stopWaiting()
       this.lockWait = undefined
       return true
     }
     if (isBusy(error)) {
-      this.lockWait ??= { deadline: performance.now() + SqliteConnection.lockTimeoutMs, delayMs: MIN_LOCK_RETRY_MS }
-      if (performance.now() < this.lockWait.deadline) return false
+      this.waiters?.wait()
+      this.lockWait ??= { deadline: now + SqliteConnection.lockTimeoutMs }
+      if (now < this.lockWait.deadline) return false
     }
     this.lockWait = undefined
     this.waiting.shift()
@@ -223,7 +244,7 @@ export class SqliteConnection {
    * Runs the first read that has only writes ahead of it (a job that is neither keeps its
    * place), or else goes idle until the next retry of the lock.
    */
-  private whileTheLockIsHeld(lockWait: { delayMs: number; retry?: Timer }): void {
+  private whileTheLockIsHeld(lockWait: { retry?: Timer }): void {
     const index = this.waiting.findIndex((job) => !('member' in job))
     const job = this.waiting[index]
     if (job !== undefined && !('member' in job) && job.read) {
@@ -232,8 +253,7 @@ export class SqliteConnection {
       return
     }
     this.running = false
-    lockWait.retry = setTimeout(() => this.next(), lockWait.delayMs)
-    lockWait.delayMs = Math.min(lockWait.delayMs * 2, MAX_LOCK_RETRY_MS)
+    lockWait.retry = setTimeout(() => this.next(), Math.max(LOCK_RETRY_MS, this.handOverUntil - performance.now()))
   }
 
   /** The error of a BEGIN IMMEDIATE run with busy_timeout 0, or undefined when it began. */
@@ -264,6 +284,7 @@ export class SqliteConnection {
   private async runGroup(first: WriteJob<unknown>): Promise<void> {
     const members: Joined[] = []
     const end = await this.groupTransaction(first, members)
+    if (this.waiters?.anyWaiting()) this.handOverUntil = performance.now() + HAND_OVER_MS
     try {
       this.settle(members, end)
     } finally {
@@ -361,6 +382,66 @@ export class SqliteConnection {
     if (--this.users > 0) return
     SqliteConnection.open.delete(this.path)
     this.client.close()
+    this.waiters?.remove()
+  }
+}
+
+/**
+ * Whether a write of another process waits for the file's write lock: the wall-clock time of the
+ * last failed BEGIN IMMEDIATE of any process on the file, in 8 bytes of shared memory that every
+ * process on the file maps (SQLite's own files are not ours to write). A waiter retries every
+ * millisecond, so a time older than `FRESH_MS` is one that gave up or died. Unsynchronised: two
+ * waiters writing at once leave one of their times, and either says that one waits.
+ */
+class LockWaiters {
+  private static readonly FRESH_MS = 5
+
+  /** The mapping for the file at `path`, or undefined where there is no /dev/shm (no hand-over then). */
+  static of(path: string): LockWaiters | undefined {
+    // Named by the file's identity, not its path, so that every path to it shares one mapping.
+    const { dev, ino } = statSync(path)
+    const name = `/dev/shm/syncserver-lock-waiters-${dev}-${ino}`
+    try {
+      // Appending creates it without truncating what another process wrote; 8 bytes of zeroes
+      // (no waiter) the first time.
+      const fd = openSync(name, 'a', 0o600)
+      try {
+        ftruncateSync(fd, 8)
+      } finally {
+        closeSync(fd)
+      }
+      const bytes = Bun.mmap(name)
+      return new LockWaiters(name, new Float64Array(bytes.buffer, bytes.byteOffset, 1))
+    } catch {
+      return undefined
+    }
+  }
+
+  private constructor(
+    private readonly name: string,
+    private readonly lastWait: Float64Array,
+  ) {}
+
+  wait(): void {
+    this.lastWait[0] = Date.now()
+  }
+
+  /** This process got the lock; another still waiting writes its time again within a millisecond. */
+  stopWaiting(): void {
+    this.lastWait[0] = 0
+  }
+
+  anyWaiting(): boolean {
+    return Date.now() - (this.lastWait[0] ?? 0) < LockWaiters.FRESH_MS
+  }
+
+  /**
+   * Removes the name once the file is closed (the workers of `serve` close it together, when they
+   * stop), so that /dev/shm does not fill with one per database ever opened. A process still
+   * mapping it keeps its mapping.
+   */
+  remove(): void {
+    rmSync(this.name, { force: true })
   }
 }
 

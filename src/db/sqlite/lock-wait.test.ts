@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openStorage } from '../open.ts'
@@ -129,4 +129,55 @@ describe('SQLite storage: a write waiting for the write lock of another process'
     await writing
     expect(await ids()).toEqual(['before', 'after'])
   })
+})
+
+/**
+ * Two processes on one file (here two connections, which SQLite locks out the same way and
+ * which share the waiters' mapping, as it is named by the file), each with writes always queued.
+ * Without the hand-over, one takes the lock again microseconds after each of its COMMITs, and on
+ * this one thread the other's retries never find it free until the first runs out of writes.
+ */
+test('SQLite: two processes writing continuously take turns with the write lock; each commits its writes in order', async () => {
+  const path = newDatabasePath()
+  const connections = [SqliteConnection.shared(path), SqliteConnection.shared(path.replace(/sync\.db$/, './sync.db'))]
+  connections[0]?.client.run('CREATE TABLE t (writer INTEGER, seq INTEGER)')
+  const longestWait = [0, 0]
+  const writingUntil = performance.now() + 1000
+  const writeContinuously = async (writer: number, connection: SqliteConnection, next: { seq: number }) => {
+    while (performance.now() < writingUntil) {
+      const queued = performance.now()
+      const seq = next.seq++
+      await connection.write({
+        run: async () => {
+          longestWait[writer] = Math.max(longestWait[writer] ?? 0, performance.now() - queued)
+          connection.client.run('INSERT INTO t (writer, seq) VALUES (?, ?)', [writer, seq])
+        },
+        ended: () => {},
+      })
+    }
+  }
+  try {
+    // Two writes in flight per process, so that one is always queued while the other runs.
+    const counters = [{ seq: 0 }, { seq: 0 }]
+    await Promise.all(connections.flatMap((connection, writer) => [0, 1].map(() => writeContinuously(writer, connection, counters[writer] ?? { seq: 0 }))))
+    for (const [writer, { seq }] of counters.entries()) {
+      const committed = connections[0]?.client.query('SELECT seq FROM t WHERE writer = ? ORDER BY rowid').values(writer).map(([value]) => value)
+      expect(committed).toEqual([...Array(seq).keys()])
+      expect(seq).toBeGreaterThan(20)
+    }
+    // Without the hand-over the second process waits about the whole second.
+    expect(Math.max(...longestWait)).toBeLessThan(100)
+  } finally {
+    for (const connection of connections) connection.close()
+  }
+})
+
+test('SQLite: the waiters\' mapping of a file is shared by its connections and removed with the last of them', () => {
+  const path = newDatabasePath()
+  const connections = [SqliteConnection.shared(path), SqliteConnection.shared(path.replace(/sync\.db$/, './sync.db'))]
+  const { dev, ino } = statSync(path)
+  const mapping = `/dev/shm/syncserver-lock-waiters-${dev}-${ino}`
+  expect(existsSync(mapping)).toBe(true)
+  for (const connection of connections) connection.close()
+  expect(existsSync(mapping)).toBe(false)
 })

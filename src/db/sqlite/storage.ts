@@ -17,7 +17,7 @@ import type {
 import { SqliteConnection, translateLockError, type GroupMember } from './connection.ts'
 import { toBso } from '../pooled-storage.ts'
 import { guardTransaction } from '../retry.ts'
-import { prepareStatements, type Statements } from './statements.ts'
+import { prepareStatements, type Statements, type UpsertTarget } from './statements.ts'
 import { UserCollectionsCache, type UserCollections } from './user-collections-cache.ts'
 
 /** Filters that pass every row stand in for absent bounds, so one prepared listing fits all. */
@@ -295,17 +295,19 @@ class SqliteTx implements StorageTx {
     return row === undefined ? null : toBso(row)
   }
 
-  private upsert(write: BsoWrite, touch: boolean): void {
-    this.statements.upsertBso.run({
+  /** Made once per batch of upserts: every record of it shares these values. */
+  private upsertTarget(touch: boolean): UpsertTarget {
+    return {
       ...this.collectionKey(this.writeCollection),
-      id: write.id,
-      sortindex: write.sortindex ?? null,
-      payload: write.payload ?? null,
       modified: this.timestamp,
-      expiry: write.ttl === undefined ? null : recordExpiry(this.timestamp, write.ttl),
       defaultExpiry: recordExpiry(this.timestamp, undefined),
       touch: touch ? 1 : 0,
-    })
+    }
+  }
+
+  private upsert(target: UpsertTarget, write: BsoWrite): void {
+    const expiry = write.ttl === undefined ? null : recordExpiry(this.timestamp, write.ttl)
+    this.statements.upsertBso.run(target, write.id, write.sortindex ?? null, write.payload ?? null, expiry)
   }
 
   private touch(collection: number): void {
@@ -313,7 +315,8 @@ class SqliteTx implements StorageTx {
   }
 
   async putBsos(writes: readonly BsoWrite[]): Promise<void> {
-    for (const write of writes) this.upsert(write, false)
+    const target = this.upsertTarget(false)
+    for (const write of writes) this.upsert(target, write)
     this.touch(this.writeCollection)
   }
 
@@ -381,11 +384,9 @@ class SqliteTx implements StorageTx {
 
   async commitBatch(batchId: string): Promise<void> {
     const key = this.batchKey(batchId)
+    const target = this.upsertTarget(true)
     for (const item of this.statements.stagedItems.all(key)) {
-      this.upsert(
-        { id: item.id, payload: item.payload ?? undefined, sortindex: item.sortindex ?? undefined, ttl: item.ttl ?? undefined },
-        true,
-      )
+      this.upsert(target, { id: item.id, payload: item.payload ?? undefined, sortindex: item.sortindex ?? undefined, ttl: item.ttl ?? undefined })
     }
     this.touch(this.writeCollection)
     this.statements.deleteBatchItems.run(key)

@@ -1,4 +1,5 @@
-import postgres from 'postgres'
+import type postgres from 'postgres'
+import { connectPostgres } from '../src/db/postgres/client.ts'
 import {
   COLLECTION_IDS,
   DEFAULT_EXPIRY_MS,
@@ -22,7 +23,7 @@ import type { Workload } from './workloads.ts'
  * schema, so a ratio near or above 100 % means the server is as good as this baseline.
  */
 export async function openPostgresCeiling(url: string, concurrency: number): Promise<DbCeiling> {
-  const sql = postgres(url, { max: concurrency, onnotice: () => {} })
+  const sql = connectPostgres(url, { max: concurrency, onnotice: () => {} })
   await sql.unsafe(SCHEMA)
 
   const upsert = (tx: postgres.TransactionSql, uid: number, collection: number, records: SeedRecords, ts: number) =>

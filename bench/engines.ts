@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
-import postgres from 'postgres'
+import { connectPostgres } from '../src/db/postgres/client.ts'
 import { openMysqlCeiling } from './ceiling-mysql.ts'
 import { openPostgresCeiling } from './ceiling-postgres.ts'
 import { openSpannerCeiling } from './ceiling-spanner.ts'
@@ -69,7 +69,7 @@ const MYSQL_ADMIN_URL = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3
 
 /** PostgreSQL: `CREATE DATABASE` per use on the admin connection, `DROP … WITH (FORCE)` after. */
 function postgresEngine(): BenchEngine {
-  const admin = () => postgres(POSTGRES_ADMIN_URL, { max: 1, connect_timeout: 3, onnotice: () => {} })
+  const admin = () => connectPostgres(POSTGRES_ADMIN_URL, { max: 1, connect_timeout: 3, onnotice: () => {} })
   const fresh = async (): Promise<FreshDatabase> => {
     const name = scratchName()
     const sql = admin()

@@ -1,4 +1,5 @@
 import postgres from 'postgres'
+import { connectPostgres } from './client.ts'
 import { PgDialect } from 'drizzle-orm/pg-core'
 import { SyncError } from '../../errors.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
@@ -219,7 +220,7 @@ export class PostgresPool {
   constructor(url: string, options: PoolOptions) {
     this.timeoutMs = options.connectionTimeoutSeconds * 1000
     this.gate = new ConnectionGate(options.poolMaxSize, this.timeoutMs)
-    this.client = postgres(url, {
+    this.client = connectPostgres(url, {
       max: options.poolMaxSize,
       connect_timeout: options.connectionTimeoutSeconds,
       // postgres.js delays reconnecting by a backoff that grows with every connection that

@@ -1,4 +1,5 @@
 import postgres from 'postgres'
+import { connectPostgres } from './client.ts'
 import type { StorageUser } from '../types.ts'
 import type { CopyEndpoint, StoredBso, StoredCollection, StoredNode, StoredService, StoredUser } from '../copy-types.ts'
 import { accountEmailPattern, bsoOf, collectionOf, nodeOf, nodeValues, ofAccount, serviceOf, uidUser, userOf, userValues } from '../copy-rows.ts'
@@ -20,7 +21,7 @@ export class PostgresCopyEndpoint implements CopyEndpoint {
   private readonly sql: postgres.Sql
 
   constructor(url: string) {
-    this.sql = postgres(url, { max: 1, onnotice: () => {}, connection: { application_name: 'syncserver-copy' } })
+    this.sql = connectPostgres(url, { max: 1, onnotice: () => {}, connection: { application_name: 'syncserver-copy' } })
   }
 
   private all(text: string, params: unknown[] = []): Promise<Row[]> {

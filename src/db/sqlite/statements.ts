@@ -43,6 +43,7 @@ export function prepareStatements(db: BunSQLiteDatabase, client: Database) {
   return lazily({
     upsertBso: () => prepareUpsert(db, client),
     userCollectionRows: () => prepareUserCollectionRows(db, client),
+    collectionModified: () => prepareCollectionModified(db, client),
     ...collectionStatements(db),
     ...sharedStatements(client),
     ...writeStatements(db),
@@ -57,7 +58,6 @@ function collectionStatements(db: BunSQLiteDatabase) {
   return {
     collectionByName: () => db.select({ id: collections.id }).from(collections).where(eq(collections.name, p('name'))).prepare(),
     insertCollection: () => db.insert(collections).values({ name: p('name') }).onConflictDoNothing().prepare(),
-    collectionModified: () => db.select({ lastModified: userCollections.lastModified }).from(userCollections).where(userCollectionIs).prepare(),
     touchCollection: () => db
       .insert(userCollections)
       .values({ userid: p('userid'), collection: p('collection'), lastModified: p('modified') })
@@ -282,6 +282,22 @@ function prepareUpsert(db: BunSQLiteDatabase, client: Database) {
     run: (target: UpsertTarget, id: string, sortindex: number | null, payload: string | null, expiry: number | null) =>
       statement.run(target.userid, target.collection, id, sortindex, payload, target.modified, expiry, target.defaultExpiry, target.touch),
   }
+}
+
+/**
+ * One collection's last_modified, read twice by every write (its T, then the precondition):
+ * bound positionally and read as an array, without Drizzle's named mapping per call.
+ */
+function prepareCollectionModified(db: BunSQLiteDatabase, client: Database) {
+  const statement = positional(
+    client,
+    db
+      .select({ lastModified: userCollections.lastModified })
+      .from(userCollections)
+      .where(and(eq(userCollections.userid, numbered(1)), eq(userCollections.collection, numbered(2))))
+      .toSQL(),
+  )
+  return { get: (userid: number, collection: number) => statement.values(userid, collection)[0]?.[0] as number | undefined }
 }
 
 /** [collection id, name (null for the tombstone), last_modified]. */

@@ -130,8 +130,7 @@ export class SqliteStorage implements StorageBackend {
 
   /** T for a write: the clock, past the collection's last-modified (rules.ts). */
   private writeTimestamp(uid: number, collectionId: number): Promise<Millis> {
-    const row = this.statements.collectionModified.get({ userid: uid, collection: collectionId })
-    return writeTimestampAfter(row?.lastModified ?? 0, nowMillis)
+    return writeTimestampAfter(this.statements.collectionModified.get(uid, collectionId) ?? 0, nowMillis)
   }
 
   isWellFormedBatchId(batchId: string): boolean {
@@ -209,7 +208,7 @@ class SqliteTx implements StorageTx {
 
   async collectionTimestamp(): Promise<Millis> {
     if (this.collectionId === undefined) return 0
-    return this.statements.collectionModified.get(this.collectionKey(this.collectionId))?.lastModified ?? 0
+    return this.statements.collectionModified.get(this.uid, this.collectionId) ?? 0
   }
 
   async bsoTimestamp(id: string): Promise<Millis> {

@@ -65,7 +65,8 @@ const LOCK_RETRY_MS = 1
  */
 const HAND_OVER_MS = 2
 
-const isBusy = (error: unknown) => ((error as { code?: string } | undefined)?.code ?? '').startsWith('SQLITE_BUSY')
+const sqliteCode = (error: unknown): string => (error as { code?: string } | undefined)?.code ?? ''
+const isBusy = (error: unknown) => sqliteCode(error).startsWith('SQLITE_BUSY')
 
 /**
  * One bun:sqlite connection shared by the process. bun:sqlite is synchronous, but transactions
@@ -542,7 +543,7 @@ export function sqliteMigrationTarget(connection: SqliteConnection): MigrationTa
  */
 export function translateLockError(error: unknown, kind: 'conflict' | 'unavailable'): unknown {
   if (error instanceof SyncError) return error
-  if (isBusy(error) || ((error as { code?: string } | undefined)?.code ?? '').startsWith('SQLITE_LOCKED')) {
+  if (isBusy(error) || sqliteCode(error).startsWith('SQLITE_LOCKED')) {
     return new SyncError(kind, 'database is locked', { cause: error })
   }
   return error

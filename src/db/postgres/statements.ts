@@ -21,6 +21,13 @@ export const iso = (ms: Millis): string => new Date(Math.min(Math.max(ms, 0), LA
 const millisOf = (value: SQL | AnyColumn) => sql`(extract(epoch from ${value}) * 1000)::int8`
 
 /**
+ * The database clock in integer milliseconds, rounded down. millisOf rounds (the cast to int8),
+ * which for a clock reading can be half a millisecond ahead, and so, after truncation to the
+ * 10 ms tick, a tick ahead of the host's clock: a T later than the response that carries it.
+ */
+const clockMillis = sql`floor(extract(epoch from clock_timestamp()) * 1000)::int8`
+
+/**
  * PostgreSQL TEXT cannot hold U+0000, which a payload may contain: stored payloads carry it as
  * U+0001 '0', and U+0001 itself as U+0001 '1'. Real payloads (JSON text, which escapes control
  * characters) never contain either, so they are stored unchanged.
@@ -84,7 +91,7 @@ export const statements = {
   ),
   /** The write lock, the stored timestamp and the database clock, in one round trip. */
   lockForWrite: new PgStatement(sql`
-    SELECT ${millisOf(sql`modified`)}, ${millisOf(sql`clock_timestamp()`)}
+    SELECT ${millisOf(sql`modified`)}, ${clockMillis}
       FROM ${userCollections}
      WHERE user_id = ${p('uid')} AND collection_id = ${p('collection')}
        FOR UPDATE`),

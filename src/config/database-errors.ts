@@ -64,7 +64,7 @@ function fixFor(url: string, error: { code?: string; errno?: number }, message: 
       return `no answer from ${server}: check the host, the port and any firewall in between`
     case 'EACCES':
     case 'EPERM':
-      return `let uid ${process.getuid?.() ?? '?'} write ${folderOf(url)} (the SQLite file, its -wal/-shm files and the secret live there)`
+      return `let uid ${process.getuid?.() ?? '?'} write ${folderOf(url)} (the SQLite file, its -wal/-shm/-lockwait files and the secret live there)`
     case 'ENOENT':
     case 'EEXIST':
     case 'ENOTDIR':

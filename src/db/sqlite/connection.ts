@@ -1,5 +1,5 @@
 import { Database } from 'bun:sqlite'
-import { closeSync, ftruncateSync, openSync, rmSync, statSync } from 'node:fs'
+import { closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, openSync, realpathSync, statSync } from 'node:fs'
 import { SyncError } from '../../errors.ts'
 import { createParentDirectory } from '../../parent-directory.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
@@ -383,45 +383,48 @@ export class SqliteConnection {
     if (--this.users > 0) return
     SqliteConnection.open.delete(this.path)
     this.client.close()
-    this.waiters?.remove()
   }
 }
 
 /**
  * Whether a write of another process waits for the file's write lock: the wall-clock time of the
- * last failed BEGIN IMMEDIATE of any process on the file, in 8 bytes of shared memory that every
- * process on the file maps (SQLite's own files are not ours to write). A waiter retries every
- * millisecond, so a time older than `FRESH_MS` is one that gave up or died. Unsynchronised: two
- * waiters writing at once leave one of their times, and either says that one waits.
+ * last failed BEGIN IMMEDIATE of any process on the file, in 8 bytes of a file of our own beside
+ * the database (`<database>-lockwait`; SQLite's files are not ours to write) that every process
+ * on it maps. A waiter retries every millisecond, so a time older than `FRESH_MS` is one that
+ * gave up or died. Unsynchronised: two waiters writing at once leave one of their times, and
+ * either says that one waits.
+ *
+ * The file lives as long as the database: never removed (8 bytes), so a process killed by
+ * SIGKILL leaves nothing behind that the database's folder does not hold, and a process opening
+ * the database later always maps the very file the running ones do. Removing it when the last
+ * process closes would need a lock to know that it is the last (SQLite takes one on the
+ * database for its -shm file).
  */
 class LockWaiters {
   private static readonly FRESH_MS = 5
 
-  /** The mapping for the file at `path`, or undefined where there is no /dev/shm (no hand-over then). */
+  /**
+   * The mapping for the database at `path`, or undefined where the file cannot be made or mapped
+   * (a read-only folder or file system, another user's file, no shared mappings): no hand-over
+   * then, never a database that fails to open.
+   */
   static of(path: string): LockWaiters | undefined {
-    // Named by the file's identity, not its path, so that every path to it shares one mapping.
-    const { dev, ino } = statSync(path)
-    const name = `/dev/shm/syncserver-lock-waiters-${dev}-${ino}`
     try {
-      // Appending creates it without truncating what another process wrote; 8 bytes of zeroes
-      // (no waiter) the first time.
-      const fd = openSync(name, 'a', 0o600)
-      try {
-        ftruncateSync(fd, 8)
-      } finally {
-        closeSync(fd)
-      }
+      // Named like SQLite names the -shm file, after the path with symbolic links resolved, so
+      // that every path to the database shares one file. SQLite gives each hard link its own
+      // -wal and -shm, and so two processes on two links corrupt the database anyway
+      // (sqlite.org/howtocorrupt.html, multiple links to the same file).
+      const database = realpathSync(path)
+      const name = `${database}-lockwait`
+      createBeside(database, name)
       const bytes = Bun.mmap(name)
-      return new LockWaiters(name, new Float64Array(bytes.buffer, bytes.byteOffset, 1))
+      return new LockWaiters(new Float64Array(bytes.buffer, bytes.byteOffset, 1))
     } catch {
       return undefined
     }
   }
 
-  private constructor(
-    private readonly name: string,
-    private readonly lastWait: Float64Array,
-  ) {}
+  private constructor(private readonly lastWait: Float64Array) {}
 
   wait(): void {
     this.lastWait[0] = Date.now()
@@ -435,14 +438,24 @@ class LockWaiters {
   anyWaiting(): boolean {
     return Date.now() - (this.lastWait[0] ?? 0) < LockWaiters.FRESH_MS
   }
+}
 
-  /**
-   * Removes the name once the file is closed (the workers of `serve` close it together, when they
-   * stop), so that /dev/shm does not fill with one per database ever opened. A process still
-   * mapping it keeps its mapping.
-   */
-  remove(): void {
-    rmSync(this.name, { force: true })
+/**
+ * Makes the 8-byte file `name` unless it exists: 8 bytes of zeroes (no waiter), with the
+ * database's mode and, when made by root (`sudo syncserver migrate`), its owner, as SQLite does
+ * for -wal and -shm, so that the server's own user can map it too.
+ */
+function createBeside(database: string, name: string): void {
+  const { mode, uid, gid } = statSync(database)
+  // Appending creates it without truncating what another process wrote.
+  const fd = openSync(name, 'a', mode & 0o666)
+  try {
+    if (fstatSync(fd).size >= 8) return
+    fchmodSync(fd, mode & 0o666)
+    if (process.getuid?.() === 0) fchownSync(fd, uid, gid)
+    ftruncateSync(fd, 8)
+  } finally {
+    closeSync(fd)
   }
 }
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
-import { existsSync, mkdtempSync, statSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openStorage } from '../open.ts'
@@ -133,13 +133,19 @@ describe('SQLite storage: a write waiting for the write lock of another process'
 
 /**
  * Two processes on one file (here two connections, which SQLite locks out the same way and
- * which share the waiters' mapping, as it is named by the file), each with writes always queued.
- * Without the hand-over, one takes the lock again microseconds after each of its COMMITs, and on
- * this one thread the other's retries never find it free until the first runs out of writes.
+ * which share the waiters' file beside the database), each with writes always queued. Without
+ * the hand-over, one takes the lock again microseconds after each of its COMMITs, and on this one
+ * thread the other's retries never find it free until the first runs out of writes. The second
+ * opens the file through a symbolic link, after a third connection opened and closed it: a
+ * process that starts while others run (or after one was killed) shares their hint.
  */
 test('SQLite: two processes writing continuously take turns with the write lock; each commits its writes in order', async () => {
   const path = newDatabasePath()
-  const connections = [SqliteConnection.shared(path), SqliteConnection.shared(path.replace(/sync\.db$/, './sync.db'))]
+  const link = join(mkdtempSync(join(tmpdir(), 'syncserver-lock-link-')), 'link.db')
+  symlinkSync(path, link)
+  const first = SqliteConnection.shared(path)
+  SqliteConnection.shared(path.replace(/sync\.db$/, './sync.db')).close()
+  const connections = [first, SqliteConnection.shared(link)]
   connections[0]?.client.run('CREATE TABLE t (writer INTEGER, seq INTEGER)')
   const longestWait = [0, 0]
   const writingUntil = performance.now() + 1000
@@ -172,12 +178,30 @@ test('SQLite: two processes writing continuously take turns with the write lock;
   }
 })
 
-test('SQLite: the waiters\' mapping of a file is shared by its connections and removed with the last of them', () => {
+test('SQLite: the waiters\' file lies beside the database with its mode and owner, and stays when the last connection closes', () => {
   const path = newDatabasePath()
-  const connections = [SqliteConnection.shared(path), SqliteConnection.shared(path.replace(/sync\.db$/, './sync.db'))]
-  const { dev, ino } = statSync(path)
-  const mapping = `/dev/shm/syncserver-lock-waiters-${dev}-${ino}`
-  expect(existsSync(mapping)).toBe(true)
-  for (const connection of connections) connection.close()
-  expect(existsSync(mapping)).toBe(false)
+  writeFileSync(path, '')
+  chmodSync(path, 0o640)
+  // Root (`sudo syncserver migrate`) makes it for the database's owner, the server's user.
+  const owner = process.getuid?.() === 0 ? 65534 : statSync(path).uid
+  chownSync(path, owner, owner)
+  const connection = SqliteConnection.shared(path)
+  const waiters = `${path}-lockwait`
+  expect(statSync(waiters)).toMatchObject({ size: 8, mode: 0o100640, uid: owner })
+  connection.close()
+  expect(existsSync(waiters)).toBe(true)
+  expect(existsSync(`${path}-shm`)).toBe(false)
+})
+
+test('SQLite: a database whose waiters\' file cannot be made opens and writes all the same (without hand-over)', async () => {
+  const path = newDatabasePath()
+  mkdirSync(`${path}-lockwait`)
+  const connection = SqliteConnection.shared(path)
+  try {
+    connection.client.run('CREATE TABLE t (id INTEGER PRIMARY KEY)')
+    await connection.write({ run: async () => void connection.client.run('INSERT INTO t (id) VALUES (1)'), ended: () => {} })
+    expect(connection.client.query('SELECT id FROM t').values()).toEqual([[1]])
+  } finally {
+    connection.close()
+  }
 })

@@ -3,10 +3,11 @@ import type { SpannerOptions } from './settings.ts'
 
 /**
  * A client of Google's `@google-cloud/spanner`, loaded only when a Spanner URL is used (its
- * import takes ~200 ms and ~18 MB); a compiled binary needs the bun patch in patches/.
+ * import takes ~200 ms and ~18 MB); a compiled binary needs the bun patch in patches/, which
+ * also drops the SIGINT/SIGTERM handlers its import would install (see the README).
  */
 export async function openSpanner(project: string, options: SpannerOptions): Promise<Spanner> {
-  const [{ Spanner }, emulator] = await Promise.all([importSpanner(), emulatorOptions(options)])
+  const [{ Spanner }, emulator] = await Promise.all([import('@google-cloud/spanner'), emulatorOptions(options)])
   return new Spanner({
     ...emulator,
     // The project of the database URL, not the credentials' default one.
@@ -43,21 +44,6 @@ const FEW_RETRIES_OF_CREATE_SESSION = {
       methods: { CreateSession: { timeout_millis: 10_000, retry_codes_name: 'unavailable', retry_params_name: 'few' } },
     },
   },
-}
-
-/**
- * The library, without the SIGINT/SIGTERM handlers its import installs: they only flush its
- * built-in metrics (switched off here) and, being there, stop the signal from ending the
- * process, so Ctrl-C would not stop `prepare-spanner`. `serve` installs its own.
- */
-async function importSpanner() {
-  const signals = ['SIGINT', 'SIGTERM'] as const
-  const before = signals.map((signal) => process.listeners(signal))
-  const library = await import('@google-cloud/spanner')
-  signals.forEach((signal, at) => {
-    for (const listener of process.listeners(signal)) if (!before[at]?.includes(listener)) process.off(signal, listener)
-  })
-  return library
 }
 
 /** The library's clients for instances and schemas, and what closes them. */

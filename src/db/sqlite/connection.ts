@@ -390,9 +390,8 @@ export class SqliteConnection {
  * Whether a write of another process waits for the file's write lock: the wall-clock time of the
  * last failed BEGIN IMMEDIATE of any process on the file, in 8 bytes of a file of our own beside
  * the database (`<database>-lockwait`; SQLite's files are not ours to write) that every process
- * on it maps. A waiter retries every millisecond, so a time older than `FRESH_MS` is one that
- * gave up or died. Unsynchronised: two waiters writing at once leave one of their times, and
- * either says that one waits.
+ * on it maps, set to 0 by the waiter that gets the lock. Unsynchronised: two waiters writing at
+ * once leave one of their times, and either says that one waits.
  *
  * The file lives as long as the database: never removed (8 bytes), so a process killed by
  * SIGKILL leaves nothing behind that the database's folder does not hold, and a process opening
@@ -401,7 +400,16 @@ export class SqliteConnection {
  * database for its -shm file).
  */
 class LockWaiters {
-  private static readonly FRESH_MS = 5
+  /**
+   * A waiter retries every millisecond, but only when its thread is free: a read it runs
+   * meanwhile, a descheduled process or a COMMIT's slow fsync on a loaded machine can leave its
+   * time tens of milliseconds old while it still waits. At 5 ms, two connections writing
+   * continuously on a loaded machine (lock-wait.test.ts) saw writes wait through up to 148 of the
+   * other's commits, 600 ms; at 1 s, through at most 22. So only a time this old is taken for a
+   * waiter that died or gave up (at lockTimeoutMs, 5 s), and until then the holder's only cost
+   * is a HAND_OVER_MS pause after each commit.
+   */
+  private static readonly FRESH_MS = 1000
 
   /**
    * The mapping for the database at `path`, or undefined where the file cannot be made or mapped

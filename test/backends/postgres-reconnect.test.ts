@@ -46,4 +46,43 @@ const backend = backendNamed('postgres')
       await sql.end({ timeout: 1 })
     }
   })
+
+  test("a connection closing while it fetches the array types (right after connecting) leaves no unhandled rejection, which would end a worker", async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (error: unknown) => void unhandled.push(error)
+    process.on('unhandledRejection', onUnhandled)
+    const closed = Promise.withResolvers<void>()
+    const { hostname, port } = new URL(url)
+    const sql = postgres(url, {
+      max: 1,
+      onnotice: () => {},
+      onclose: () => closed.resolve(),
+      ...{
+        socket: () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const opened = net.connect(Number(port), hostname, () => resolve(opened))
+            opened.once('error', reject)
+            // Closed as the types query goes out, as by a database restart at that moment.
+            const write = opened.write.bind(opened) as (chunk: Uint8Array) => boolean
+            Object.assign(opened, {
+              write: (chunk: Uint8Array) => {
+                const written = write(chunk)
+                if (Buffer.from(chunk).includes('typarray')) opened.destroy()
+                return written
+              },
+            })
+          }),
+      },
+    })
+    try {
+      // A reservation is the first request on a new connection, as in the pool's checkout.
+      void sql.reserve().catch(() => {})
+      await closed.promise
+      await Bun.sleep(20)
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+      await sql.end({ timeout: 0 })
+    }
+  })
 })

@@ -89,6 +89,18 @@ export const statements = {
   insertCollection: new PgStatement(
     db.insert(collections).values({ name: p('name') }).onConflictDoNothing().returning({ id: collections.collectionId }),
   ),
+  /**
+   * info/collections in one row: the storage timestamp (tombstone included) and each
+   * collection's timestamp as the text of a JSON object, which is one column to parse instead
+   * of a row per collection, and the key under which the map read from it is reused
+   * (timestamp-maps.ts). Text, not json: postgres.js would parse json on every read.
+   */
+  userTimestampsJson: new PgStatement(sql`
+    SELECT max(${millisOf(userCollections.modified)}),
+           (json_object_agg(${collections.name}, ${millisOf(userCollections.modified)} ORDER BY ${userCollections.collectionId})
+              FILTER (WHERE ${userCollections.collectionId} <> ${TOMBSTONE}))::text
+      FROM ${userCollections} LEFT JOIN ${collections} ON ${collections.collectionId} = ${userCollections.collectionId}
+     WHERE ${userCollections.userId} = ${p('uid')} AND ${layout.stamped}`),
   /** The write lock, the stored timestamp and the database clock, in one round trip. */
   lockForWrite: new PgStatement(sql`
     SELECT ${millisOf(sql`modified`)}, ${clockMillis}

@@ -7,6 +7,7 @@ import { nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
 import { isConnectionLost, PgStatement, PostgresPool, translatePgError, type PgStatements } from './connection.ts'
 import { decodePayload, encodePayload, iso, listingParams, listingText, statements, toMillis, upserts } from './statements.ts'
+import { TimestampMaps } from './timestamp-maps.ts'
 
 
 /** Collection rows through `tx`. */
@@ -30,7 +31,8 @@ export class PostgresStorage extends PooledStorage<PgStatements, PostgresTx> imp
   readonly engine = 'postgres'
 
   constructor(pool: PostgresPool, options: StorageOptions = {}) {
-    super(pool, { newTx: (session, uid) => new PostgresTx(session, uid), isConnectionLost, translate: translatePgError }, options)
+    const timestampMaps = new TimestampMaps()
+    super(pool, { newTx: (session, uid) => new PostgresTx(session, uid, timestampMaps), isConnectionLost, translate: translatePgError }, options)
   }
 
   /**
@@ -105,11 +107,32 @@ export class PostgresStorage extends PooledStorage<PgStatements, PostgresTx> imp
 class PostgresTx extends PooledTx<PgStatement> implements StorageTx {
   private begun: Promise<unknown> | undefined
 
+  /** The one-row timestamps read of a read-only transaction, kept for collectionTimestamps. */
+  private timestampsJson: Promise<unknown[][]> | undefined
+
   constructor(
     private readonly session: PgStatements,
     uid: number,
+    private readonly timestampMaps: TimestampMaps,
   ) {
     super(uid, statements, { at: iso, millis: toMillis, decodePayload })
+  }
+
+  // info/collections asks for both: one statement answers both (one round trip, one snapshot).
+  override async storageTimestamp(): Promise<Millis> {
+    if (!this.readOnly) return super.storageTimestamp()
+    this.timestampsJson = this.readTimestampsJson()
+    const [row] = await this.timestampsJson
+    return toMillis(row?.[0])
+  }
+
+  override async collectionTimestamps(): Promise<ReadonlyMap<string, Millis>> {
+    const [row] = await (this.timestampsJson ?? this.readTimestampsJson())
+    return this.timestampMaps.of(this.uid, (row?.[1] as string | null | undefined) ?? null)
+  }
+
+  private readTimestampsJson(): Promise<unknown[][]> {
+    return this.run(statements.userTimestampsJson, { uid: this.uid })
   }
 
   /** BEGIN is pipelined in front of the first statement rather than awaited on its own. */

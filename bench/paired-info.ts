@@ -1,10 +1,11 @@
 /**
- * Server CPU per GET info/collections of two binaries on each engine, in paired, alternating
+ * Server CPU per GET info/collections (or per operation of another scenario, `--scenario=`) of
+ * two binaries on each engine, in paired, alternating
  * rounds: every round runs the same load against A and B on each engine (the order flips from
  * round to round), and the report gives the median of the per-round B/A ratios with their
  * spread, and each engine's figure over SQLite's from the same rounds.
  *
- *   bun bench/paired-info.ts --a=PATH --b=PATH [--a-env=K=V,…] [--b-env=K=V,…] [--engines=sqlite,postgres,mysql] [--rounds=6] [--ms=3000]
+ *   bun bench/paired-info.ts --a=PATH --b=PATH [--a-env=K=V,…] [--b-env=K=V,…] [--engines=sqlite,postgres,mysql] [--rounds=6] [--ms=3000] [--scenario=post-100]
  */
 import { randomBytes } from 'node:crypto'
 import { engines, type EngineName } from './engines.ts'
@@ -14,7 +15,7 @@ import { prepareStorageScenario } from './scenarios.ts'
 import { median } from './stats.ts'
 import type { RunningProcess } from './server.ts'
 import { startSyncServer } from './syncserver.ts'
-import { workloads } from './workloads.ts'
+import { workloads, type WorkloadId } from './workloads.ts'
 
 const option = (name: string, fallback?: string) => {
   const value = process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
@@ -29,7 +30,8 @@ const engineNames = option('engines', 'sqlite,postgres,mysql').split(',') as Eng
 const ROUNDS = Number(option('rounds', '6'))
 const MS = Number(option('ms', '3000'))
 const CONCURRENCY = 8
-const workload = workloads['info-collections']
+const workload = workloads[option('scenario', 'info-collections') as WorkloadId]
+if (workload === undefined) throw new Error(`--scenario= is one of ${Object.keys(workloads).join(', ')}`)
 const secret = randomBytes(32).toString('hex')
 
 interface Entry {

@@ -23,6 +23,16 @@ interface BsoRow {
   sortindex: number | null
 }
 
+type UpsertArgs = [number, number, string, number | null, string | null, number, number | null, number, number]
+
+const upsertSql = (setTtl: string) => `INSERT INTO bso (userid, collection, id, sortindex, payload, modified, ttl)
+  VALUES (?1, ?2, ?3, ?4, coalesce(?5, ''), ?6, coalesce(?7, ?8))
+  ON CONFLICT (userid, collection, id) DO UPDATE SET
+    sortindex = coalesce(?4, bso.sortindex),
+    payload = coalesce(?5, bso.payload),
+    ${setTtl}
+    modified = CASE WHEN ?9 = 1 OR ?5 IS NOT NULL OR ?4 IS NOT NULL THEN ?6 ELSE bso.modified END`
+
 /** The level the benchmark's server runs at: the default, as it sets no `sqlite_synchronous`. */
 const SERVER_SYNCHRONOUS = parseSettings({}).syncstorage.sqlite_synchronous
 
@@ -51,15 +61,9 @@ export function openSqliteCeiling(path: string): DbCeiling {
     collectionModified: db.query<{ last_modified: number }, [number, number]>(
       'SELECT last_modified FROM user_collections WHERE userid = ? AND collection = ?',
     ),
-    upsertBso: db.query<never, [number, number, string, number | null, string | null, number, number | null, number, number]>(
-      `INSERT INTO bso (userid, collection, id, sortindex, payload, modified, ttl)
-       VALUES (?1, ?2, ?3, ?4, coalesce(?5, ''), ?6, coalesce(?7, ?8))
-       ON CONFLICT (userid, collection, id) DO UPDATE SET
-         sortindex = coalesce(?4, bso.sortindex),
-         payload = coalesce(?5, bso.payload),
-         ttl = coalesce(?7, bso.ttl),
-         modified = CASE WHEN ?9 = 1 OR ?5 IS NOT NULL OR ?4 IS NOT NULL THEN ?6 ELSE bso.modified END`,
-    ),
+    // The server's two upserts (src/db/sqlite/statements.ts): a record without a ttl keeps its row's.
+    upsertBso: db.query<never, UpsertArgs>(upsertSql('ttl = coalesce(?7, bso.ttl),')),
+    upsertKeepingTtl: db.query<never, UpsertArgs>(upsertSql('')),
     touch: db.query<never, [number, number, number]>(
       `INSERT INTO user_collections (userid, collection, last_modified) VALUES (?, ?, ?)
        ON CONFLICT (userid, collection) DO UPDATE SET last_modified = excluded.last_modified`,
@@ -91,8 +95,9 @@ export function openSqliteCeiling(path: string): DbCeiling {
     deleteBatch: db.query<never, [number, number]>('DELETE FROM batch_uploads WHERE batch = ? AND userid = ?'),
   }
 
+  const upsertRow = (...args: UpsertArgs) => (args[6] === null ? q.upsertKeepingTtl : q.upsertBso).run(...args)
   const upsert = (uid: number, collection: number, records: SeedRecords, ts: number, touchEach: 0 | 1) => {
-    for (const record of records) q.upsertBso.run(uid, collection, record.id, record.sortindex ?? null, record.payload, ts, null, ts + DEFAULT_EXPIRY_MS, touchEach)
+    for (const record of records) upsertRow(uid, collection, record.id, record.sortindex ?? null, record.payload, ts, null, ts + DEFAULT_EXPIRY_MS, touchEach)
   }
 
   /** BEGIN IMMEDIATE, the write timestamp and the precondition read, as every server write starts. */
@@ -151,7 +156,7 @@ export function openSqliteCeiling(path: string): DbCeiling {
         } else {
           // commit=true: staged records, then this request's, as the server's commitBatch + putBsos.
           for (const item of q.staged.all(batch, uid)) {
-            q.upsertBso.run(uid, collection, item.id, item.sortindex, item.payload, ts, item.ttl_offset === null ? null : ts + item.ttl_offset * 1000, ts + DEFAULT_EXPIRY_MS, 1)
+            upsertRow(uid, collection, item.id, item.sortindex, item.payload, ts, item.ttl_offset === null ? null : ts + item.ttl_offset * 1000, ts + DEFAULT_EXPIRY_MS, 1)
           }
           q.touch.run(uid, collection, ts)
           q.deleteStaged.run(batch, uid)

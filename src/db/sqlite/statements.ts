@@ -248,39 +248,48 @@ export interface UpsertTarget {
  * placeholders would bind 15 values per row through a per-call mapping (measured: a third of
  * the backend's time for a 100-record POST). The values shared by a whole POST come as one
  * target made once, so a record costs no object of its own beyond the parsed one.
+ *
+ * Two statements, as SQLite rewrites the entry of every index on a column its UPDATE sets, even
+ * to the same value: a record sent without a ttl (almost all of them) keeps its row's ttl, so its
+ * update leaves ttl out and bso_expiry_idx alone (100 upserts into existing rows: ~17 % less time
+ * than `ttl = coalesce(NULL, bso.ttl)`). An inserted row takes the default expiry either way.
  */
 function prepareUpsert(db: BunSQLiteDatabase, client: Database) {
   const n = numbered
   const [userid, collection, id, sortindex, payload] = [n(1), n(2), n(3), n(4), n(5)] as const
   const [modified, expiry, defaultExpiry, touch] = [n(6), n(7), n(8), n(9)] as const
-  const query = db
-    .insert(bso)
-    .values({
-      userid,
-      collection,
-      id,
-      sortindex,
-      payload: sql`coalesce(${payload}, '')`,
-      // The column default, written out: Drizzle would otherwise bind it as a named parameter.
-      payloadSize: sql.raw('0'),
-      modified,
-      ttl: sql`coalesce(${expiry}, ${defaultExpiry})`,
-    })
-    .onConflictDoUpdate({
-      target: [bso.userid, bso.collection, bso.id],
-      set: {
-        sortindex: sql`coalesce(${sortindex}, ${bso.sortindex})`,
-        payload: sql`coalesce(${payload}, ${bso.payload})`,
-        ttl: sql`coalesce(${expiry}, ${bso.ttl})`,
-        // A ttl-only update keeps `modified` (storage-api.md §9); a batch commit always moves it.
-        modified: sql`case when ${touch} = 1 or ${payload} is not null or ${sortindex} is not null then ${modified} else ${bso.modified} end`,
-      },
-    })
-    .toSQL()
-  const statement = positional(client, query)
+  const prepare = (setsTtl: boolean) => {
+    const query = db
+      .insert(bso)
+      .values({
+        userid,
+        collection,
+        id,
+        sortindex,
+        payload: sql`coalesce(${payload}, '')`,
+        // The column default, written out: Drizzle would otherwise bind it as a named parameter.
+        payloadSize: sql.raw('0'),
+        modified,
+        ttl: sql`coalesce(${expiry}, ${defaultExpiry})`,
+      })
+      .onConflictDoUpdate({
+        target: [bso.userid, bso.collection, bso.id],
+        set: {
+          sortindex: sql`coalesce(${sortindex}, ${bso.sortindex})`,
+          payload: sql`coalesce(${payload}, ${bso.payload})`,
+          ...(setsTtl ? { ttl: sql`coalesce(${expiry}, ${bso.ttl})` } : {}),
+          // A ttl-only update keeps `modified` (storage-api.md §9); a batch commit always moves it.
+          modified: sql`case when ${touch} = 1 or ${payload} is not null or ${sortindex} is not null then ${modified} else ${bso.modified} end`,
+        },
+      })
+      .toSQL()
+    return positional(client, query)
+  }
+  const withTtl = prepare(true)
+  const keepingTtl = prepare(false)
   return {
     run: (target: UpsertTarget, id: string, sortindex: number | null, payload: string | null, expiry: number | null) =>
-      statement.run(target.userid, target.collection, id, sortindex, payload, target.modified, expiry, target.defaultExpiry, target.touch),
+      (expiry === null ? keepingTtl : withTtl).run(target.userid, target.collection, id, sortindex, payload, target.modified, expiry, target.defaultExpiry, target.touch),
   }
 }
 

@@ -22,6 +22,14 @@ describeContract('storage contract', (contract) => {
     expect(second).toBeGreaterThan(first)
   })
 
+  test("an update with a ttl replaces the record's expiry; one without keeps it", async () => {
+    const who = user()
+    const records = [{ id: 'shortened', payload: 'x' }, { id: 'revived', payload: 'y', ttl: 0 }, { id: 'still-expired', payload: 'z', ttl: 0 }]
+    await write(who, 'forms', (tx) => tx.putBsos(records))
+    await write(who, 'forms', (tx) => tx.putBsos([{ id: 'shortened', ttl: 0 }, { id: 'revived', ttl: 3600 }, { id: 'still-expired', payload: 'new' }]))
+    expect(await read(who, 'forms', (tx) => tx.getBsoIds(EVERYTHING))).toEqual(['revived'])
+  })
+
   test('a record whose ttl ran out is invisible, yet still has a timestamp', async () => {
     const who = user()
     await write(who, 'forms', (tx) => tx.putBsos([{ id: 'gone', payload: 'x', ttl: 0 }, { id: 'kept', payload: 'y' }]))

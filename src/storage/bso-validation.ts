@@ -11,32 +11,40 @@ const U32 = 2 ** 32
 // A historical client bug uploaded keys encrypted with an all-zero IV (compatibility-notes §2).
 const KNOWN_BAD_CRYPTO = /IV":\s*"AAAAAAAAAAAAAAAAAAAAAA==/
 
-type Verdict = { ok: true; write: BsoWrite } | { ok: false; reason: string }
-
 const isInteger = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value)
 
 // Compared in place rather than looked up in a Set: this runs for every key of every POSTed record.
 const isKnownField = (key: string): boolean =>
   key === 'id' || key === 'payload' || key === 'sortindex' || key === 'ttl' || key === 'modified' || key === 'collection'
 
-/** Checks one record's fields (not its size); `id` has been checked by the caller. */
-function checkFields(id: string, record: Record<string, unknown>): Verdict {
-  for (const key of Object.keys(record)) {
-    if (!isKnownField(key)) return { ok: false, reason: `unknown field ${key}` }
+/**
+ * Why one record's fields are refused (not its size), or undefined when they are not; `id` has
+ * been checked by the caller. A reason rather than a verdict object: this runs for every record.
+ */
+function fieldProblem(id: string, record: Record<string, unknown>): string | undefined {
+  // for…in rather than Object.keys: no array per record (a parsed object has no inherited keys).
+  for (const key in record) {
+    if (!isKnownField(key)) return `unknown field ${key}`
   }
   const { payload, sortindex, ttl } = record
   // JSON null means "not given" (storage-api.md §9).
-  if (payload != null && typeof payload !== 'string') return { ok: false, reason: 'invalid json' }
-  if (sortindex != null && !(isInteger(sortindex) && Math.abs(sortindex) < I32)) return { ok: false, reason: 'invalid json' }
-  if (ttl != null && !(isInteger(ttl) && ttl >= 0 && ttl < U32)) return { ok: false, reason: 'invalid json' }
-  if (!BSO_ID.test(id)) return { ok: false, reason: 'invalid bso: invalid id' }
-  if (sortindex != null && Math.abs(sortindex as number) > MAX_SORTINDEX) return { ok: false, reason: 'invalid bso: sortindex out of range' }
-  if (ttl != null && (ttl as number) > MAX_TTL) return { ok: false, reason: 'invalid bso: ttl out of range' }
+  if (payload != null && typeof payload !== 'string') return 'invalid json'
+  if (sortindex != null && !(isInteger(sortindex) && Math.abs(sortindex) < I32)) return 'invalid json'
+  if (ttl != null && !(isInteger(ttl) && ttl >= 0 && ttl < U32)) return 'invalid json'
+  if (!BSO_ID.test(id)) return 'invalid bso: invalid id'
+  if (sortindex != null && Math.abs(sortindex as number) > MAX_SORTINDEX) return 'invalid bso: sortindex out of range'
+  if (ttl != null && (ttl as number) > MAX_TTL) return 'invalid bso: ttl out of range'
+  return undefined
+}
+
+/** The write of a record whose fields passed `fieldProblem`. */
+function toWrite(id: string, record: Record<string, unknown>): BsoWrite {
+  const { payload, sortindex, ttl } = record
   const write: BsoWrite = { id }
   if (payload != null) write.payload = payload as string
   if (sortindex != null) write.sortindex = sortindex as number
   if (ttl != null) write.ttl = ttl as number
-  return { ok: true, write }
+  return write
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -50,11 +58,13 @@ export function validatePutBody(id: string, body: unknown, limits: CollectionLim
   if (body.id !== undefined && !(typeof body.id === 'string' && BSO_ID.test(body.id))) {
     throw new SyncError('invalidBso', 'invalid id in body')
   }
-  const verdict = checkFields(id, { ...body, id })
-  if (!verdict.ok) throw new SyncError('invalidBso', verdict.reason)
-  if (payloadBytes(verdict.write) > limits.maxRecordPayloadBytes) throw new SyncError('invalidBso', 'payload too large')
-  rejectKnownBadCrypto(collection, [verdict.write])
-  return verdict.write
+  const record = { ...body, id }
+  const problem = fieldProblem(id, record)
+  if (problem !== undefined) throw new SyncError('invalidBso', problem)
+  const write = toWrite(id, record)
+  if (payloadBytes(write) > limits.maxRecordPayloadBytes) throw new SyncError('invalidBso', 'payload too large')
+  rejectKnownBadCrypto(collection, [write])
+  return write
 }
 
 export interface PostVerdict {
@@ -81,15 +91,16 @@ export function validatePostItems(items: unknown, limits: CollectionLimits, coll
   let total = 0
   for (const item of items as Record<string, unknown>[]) {
     const id = item.id as string
-    const verdict = checkFields(id, item)
-    if (!verdict.ok) {
-      failed.set(id, verdict.reason)
+    const problem = fieldProblem(id, item)
+    if (problem !== undefined) {
+      failed.set(id, problem)
       continue
     }
-    const size = counting ? payloadBytes(verdict.write) : 0
+    const write = toWrite(id, item)
+    const size = counting ? payloadBytes(write) : 0
     total += size
     if (size > limits.maxRecordPayloadBytes || total > limits.maxPostBytes) failed.set(id, 'retry bytes')
-    else valid.push(verdict.write)
+    else valid.push(write)
   }
   rejectKnownBadCrypto(collection, valid)
   for (const surplus of valid.splice(limits.maxPostRecords)) failed.set(surplus.id, 'retry bso')

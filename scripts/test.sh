@@ -76,6 +76,13 @@ install_release_tools
 install_chromium
 bun run build >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
+# The tests' temporary folders (databases, configs, browser profiles, the servers' scratch
+# files) all go into one folder of this run's, removed when it ends: a test that fails or is
+# killed before its cleanup, and a server killed with SIGKILL, left theirs in /tmp for good,
+# about 500 a run.
+TMPDIR=$(mktemp -d -t syncserver-tests-XXXXXX) && export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
+
 passed=0 failed=0 skipped=0 status=0
 # Runs `bun test ARGS…` and adds its counts to the totals.
 run_bun_test() {

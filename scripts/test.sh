@@ -79,8 +79,9 @@ bun run build >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; ex
 # The tests' temporary folders (databases, configs, browser profiles, the servers' scratch
 # files) all go into one folder of this run's, removed when it ends: a test that fails or is
 # killed before its cleanup, and a server killed with SIGKILL, left theirs in /tmp for good,
-# about 500 a run.
-TMPDIR=$(mktemp -d -t syncserver-tests-XXXXXX) && export TMPDIR
+# about 500 a run. Open to every user as /tmp is: tests run initdb and mariadbd as their own
+# users in folders inside it.
+TMPDIR=$(mktemp -d -t syncserver-tests-XXXXXX) && chmod 1777 "$TMPDIR" && export TMPDIR
 trap 'rm -rf "$TMPDIR"' EXIT
 
 passed=0 failed=0 skipped=0 status=0

@@ -8,7 +8,8 @@ import { nowMillis, type Millis } from '../timestamps.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
 import { isConnectionLost, MysqlPool, translateMysqlError, type MysqlSession, type MysqlStatement } from './connection.ts'
 import { chunked, COLLECTION_NAMES, ID_IN_LIST, listing, stageText, statements, upsertText, USERS_TIMESTAMPS } from './statements.ts'
-import { CollectionNames, SameTimestampMaps, TimestampReads } from './timestamp-reads.ts'
+import type { LastTimestampMaps, TimestampMap } from '../last-timestamp-maps.ts'
+import { CollectionNames, sameEntryTimestampMaps, TimestampReads } from './timestamp-reads.ts'
 
 /**
  * The keys of this schema compare with PAD SPACE (statements.ts): an id ending in a space would
@@ -44,7 +45,7 @@ export class MysqlStorage extends PooledStorage<MysqlSession, MysqlTx> implement
   constructor(pool: MysqlPool, options: StorageOptions = {}) {
     const names = new CollectionNames((ids) => pool.rows(COLLECTION_NAMES, [ids]))
     const timestampReads = new TimestampReads(async (uids) => names.named(await pool.rows(USERS_TIMESTAMPS, [uids])))
-    const timestampMaps = new SameTimestampMaps()
+    const timestampMaps = sameEntryTimestampMaps()
     const newTx = (session: MysqlSession, uid: number) => new MysqlTx(session, uid, timestampReads, timestampMaps)
     super(pool, { newTx, isConnectionLost, translate: translateMysqlError }, options)
   }
@@ -97,7 +98,7 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
     private readonly session: MysqlSession,
     uid: number,
     private readonly timestampReads: TimestampReads,
-    private readonly timestampMaps: SameTimestampMaps,
+    private readonly timestampMaps: LastTimestampMaps<TimestampMap>,
   ) {
     super(uid, statements)
   }
@@ -108,7 +109,7 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
   }
 
   override async collectionTimestamps(): Promise<ReadonlyMap<string, Millis>> {
-    return this.timestampMaps.reuse(this.uid, await super.collectionTimestamps())
+    return this.timestampMaps.of(this.uid, await super.collectionTimestamps())
   }
 
   async begin(): Promise<void> {

@@ -1,7 +1,6 @@
-import { LruCache } from '../../lru-cache.ts'
 import { STANDARD_COLLECTIONS } from '../collection-ids.ts'
+import { LastTimestampMaps, type TimestampMap } from '../last-timestamp-maps.ts'
 import { TOMBSTONE } from '../rules.ts'
-import type { Millis } from '../timestamps.ts'
 
 /**
  * The info/* timestamp reads (outside any transaction) of one event-loop turn, answered by one
@@ -66,27 +65,13 @@ export class CollectionNames {
   }
 }
 
-/** About 1 KB per user, as the SQLite engine's cache of user collections. */
-const MAPS_KEPT = 10_000
-
 /**
- * Each user's last timestamp map, handed back while a new read finds the same timestamps, so
- * the info/collections body derived from it is reused (StorageTx.collectionTimestamps allows
- * it): most syncs start with an info/collections that finds nothing new.
+ * Timestamp maps read as rows: a map with the same entries as the user's last one is that one,
+ * so the info/collections body derived from it is reused.
  */
-export class SameTimestampMaps {
-  private readonly maps = new LruCache<number, ReadonlyMap<string, Millis>>(MAPS_KEPT)
+export const sameEntryTimestampMaps = () => new LastTimestampMaps<TimestampMap>({ unchanged: sameEntries, toMap: (map) => map })
 
-  /** `map` itself, or the one last given for `uid` when it holds the same entries. */
-  reuse(uid: number, map: ReadonlyMap<string, Millis>): ReadonlyMap<string, Millis> {
-    const kept = this.maps.get(uid)
-    if (kept !== undefined && sameEntries(kept, map)) return kept
-    this.maps.set(uid, map)
-    return map
-  }
-}
-
-function sameEntries(a: ReadonlyMap<string, Millis>, b: ReadonlyMap<string, Millis>): boolean {
+function sameEntries(a: TimestampMap, b: TimestampMap): boolean {
   if (a.size !== b.size) return false
   for (const [name, modified] of a) if (b.get(name) !== modified) return false
   return true

@@ -7,7 +7,8 @@ import { nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
 import { isConnectionLost, PgStatement, PostgresPool, translatePgError, type PgStatements } from './connection.ts'
 import { decodePayload, encodePayload, iso, listingParams, listingText, statements, toMillis, upserts } from './statements.ts'
-import { TimestampMaps } from './timestamp-maps.ts'
+import type { LastTimestampMaps } from '../last-timestamp-maps.ts'
+import { jsonTimestampMaps } from './timestamp-maps.ts'
 
 
 /** Collection rows through `tx`. */
@@ -31,7 +32,7 @@ export class PostgresStorage extends PooledStorage<PgStatements, PostgresTx> imp
   readonly engine = 'postgres'
 
   constructor(pool: PostgresPool, options: StorageOptions = {}) {
-    const timestampMaps = new TimestampMaps()
+    const timestampMaps = jsonTimestampMaps()
     super(pool, { newTx: (session, uid) => new PostgresTx(session, uid, timestampMaps), isConnectionLost, translate: translatePgError }, options)
   }
 
@@ -113,7 +114,7 @@ class PostgresTx extends PooledTx<PgStatement> implements StorageTx {
   constructor(
     private readonly session: PgStatements,
     uid: number,
-    private readonly timestampMaps: TimestampMaps,
+    private readonly timestampMaps: LastTimestampMaps<string | null>,
   ) {
     super(uid, statements, { at: iso, millis: toMillis, decodePayload })
   }

@@ -1,8 +1,8 @@
 import { expect, test } from 'bun:test'
-import { TimestampMaps } from './timestamp-maps.ts'
+import { jsonTimestampMaps } from './timestamp-maps.ts'
 
 test('the same text read again hands back the same map; other text, or another user, a new one', () => {
-  const maps = new TimestampMaps()
+  const maps = jsonTimestampMaps()
   const first = maps.of(1, '{"bookmarks" : 1796605056810, "__proto__" : 20}')
   expect([...first]).toEqual([
     ['bookmarks', 1796605056810],
@@ -16,5 +16,5 @@ test('the same text read again hands back the same map; other text, or another u
 })
 
 test('no collections (SQL NULL) is an empty map', () => {
-  expect(new TimestampMaps().of(1, null).size).toBe(0)
+  expect(jsonTimestampMaps().of(1, null).size).toBe(0)
 })

@@ -59,6 +59,18 @@ export interface CliOptions {
 
 const ALL_ENGINES: EngineName[] = ['sqlite', 'postgres', 'mysql', 'spanner']
 
+/**
+ * The name a run's report files take in bench/results: `latest` (the committed report, which
+ * targets are judged on) only for a complete full run, every engine and every part; any other
+ * run writes `partial`, so a quick check (the test script runs `--quick`) or a run of one
+ * scenario never overwrites the committed figures.
+ */
+export function reportName(options: Pick<CliOptions, 'profile' | 'engines' | 'mixOnly' | 'scenarios'>): 'latest' | 'partial' {
+  const complete =
+    options.profile.mode === 'full' && !options.mixOnly && options.scenarios === undefined && ALL_ENGINES.every((name) => options.engines.includes(name))
+  return complete ? 'latest' : 'partial'
+}
+
 const USAGE = `usage: bun run bench [--quick | --scale | --mix-only | --scenarios=ID,…] [--no-build] [--engines=sqlite,postgres,mysql,spanner] [--binary=PATH]
   --quick      smoke-check durations (CI); numbers are indicative only
   --scale      per-user operations at 1×, 10×, 100× data (5 M records; long, on demand only)

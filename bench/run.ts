@@ -1,7 +1,7 @@
 /**
  * `bun run bench [--quick]`: builds the single binary, starts it on every reachable storage
  * engine and measures it against its ceilings (issue #5). Writes bench/results/latest.{md,json}
- * and latency.svg. It reports numbers and never fails on them: the exit code is non-zero only
+ * and latency.svg for a complete run, partial.* for any other (see `reportName`). It reports numbers and never fails on them: the exit code is non-zero only
  * when the benchmark itself could not run.
  */
 import { spawnSync } from 'node:child_process'
@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path'
 import { benchEngine } from './backend.ts'
 import { engines } from './engines.ts'
 import type { RunReport } from './model.ts'
-import { parseCli } from './options.ts'
+import { parseCli, reportName } from './options.ts'
 import { runScale, scaleTargetSection } from './scale.ts'
 import { cpuCount, cpuModel } from './proc.ts'
 import { renderMarkdown } from './report.ts'
@@ -60,12 +60,14 @@ async function main(): Promise<number> {
   crossEngineTargets(report.backends)
   const scale = scaleTargetSection()
   const markdown = scale.length === 0 ? renderMarkdown(report) : `${renderMarkdown(report)}\n${scale.join('\n')}\n`
+  const name = reportName(options)
+  const files = { md: `${name}.md`, json: `${name}.json`, svg: name === 'latest' ? 'latency.svg' : `${name}-latency.svg` }
   mkdirSync(RESULTS, { recursive: true })
-  writeFileSync(join(RESULTS, 'latest.md'), markdown)
-  writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`)
-  writeFileSync(join(RESULTS, 'latency.svg'), renderLatencySvg(report))
+  writeFileSync(join(RESULTS, files.md), markdown)
+  writeFileSync(join(RESULTS, files.json), `${JSON.stringify(report, null, 2)}\n`)
+  writeFileSync(join(RESULTS, files.svg), renderLatencySvg(report))
   console.log(markdown)
-  log(`wrote ${join('bench', 'results')}/latest.md, latest.json, latency.svg`)
+  log(`wrote ${join('bench', 'results')}/${files.md}, ${files.json}, ${files.svg}`)
   return report.failures.length === 0 ? 0 : 1
 }
 

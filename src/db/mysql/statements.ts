@@ -37,7 +37,7 @@ export const ID_IN_LIST = 'id IN (?) AND CAST(id AS BINARY) IN (?)'
 /**
  * The common userTimestamps of several users at once (`?` takes the list), each row ending with
  * its user id, and without the collection names: CollectionNames supplies them, so the rows
- * mysql2 parses are three integers (see timestamp-reads.ts).
+ * mysql2 parses are three integers (see timestamp-rows.ts).
  */
 export const USERS_TIMESTAMPS = `
   SELECT collection, last_modified, userid FROM user_collections WHERE userid IN (?) AND last_modified > 0`

@@ -9,7 +9,8 @@ import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest 
 import { isConnectionLost, MysqlPool, translateMysqlError, type MysqlSession, type MysqlStatement } from './connection.ts'
 import { chunked, COLLECTION_NAMES, ID_IN_LIST, listing, stageText, statements, upsertText, USERS_TIMESTAMPS } from './statements.ts'
 import type { LastTimestampMaps, TimestampMap } from '../last-timestamp-maps.ts'
-import { CollectionNames, sameEntryTimestampMaps, TimestampReads } from './timestamp-reads.ts'
+import { TimestampReads } from '../timestamp-reads.ts'
+import { CollectionNames, sameEntryTimestampMaps } from './timestamp-rows.ts'
 
 /**
  * The keys of this schema compare with PAD SPACE (statements.ts): an id ending in a space would

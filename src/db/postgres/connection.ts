@@ -240,6 +240,15 @@ export class PostgresPool {
     return withAnyPooledConnection({ gate: this.gate, timeoutMs: this.timeoutMs, open: () => this.anyConnection, translate: translatePgError }, work)
   }
 
+  /**
+   * One statement outside any transaction on whichever connection is free, on behalf of callers
+   * already admitted by the gate (TimestampReads): taking a slot of its own could wait forever
+   * for theirs.
+   */
+  rows(statement: PgStatement, values: Record<string, unknown>): Promise<unknown[][]> {
+    return this.anyConnection.run(statement, values)
+  }
+
   /** Runs `work` on a connection of its own (see `withPooledSession`). */
   withSession<T>(work: (session: PgSession, mayRetry: boolean) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.timeoutMs

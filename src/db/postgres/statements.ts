@@ -90,17 +90,21 @@ export const statements = {
     db.insert(collections).values({ name: p('name') }).onConflictDoNothing().returning({ id: collections.collectionId }),
   ),
   /**
-   * info/collections in one row: the storage timestamp (tombstone included) and each
+   * info/collections in one row per user: the storage timestamp (tombstone included) and each
    * collection's timestamp as the text of a JSON object, which is one column to parse instead
    * of a row per collection, and the key under which the map read from it is reused
-   * (timestamp-maps.ts). Text, not json: postgres.js would parse json on every read.
+   * (timestamp-maps.ts), then the user id. Text, not json: postgres.js would parse json on every
+   * read. The users are an int8[] literal (`{1,2}`), so several users' reads share the statement
+   * (TimestampReads).
    */
-  userTimestampsJson: new PgStatement(sql`
+  usersTimestampsJson: new PgStatement(sql`
     SELECT max(${millisOf(userCollections.modified)}),
            (json_object_agg(${collections.name}, ${millisOf(userCollections.modified)} ORDER BY ${userCollections.collectionId})
-              FILTER (WHERE ${userCollections.collectionId} <> ${TOMBSTONE}))::text
+              FILTER (WHERE ${userCollections.collectionId} <> ${TOMBSTONE}))::text,
+           ${userCollections.userId}
       FROM ${userCollections} LEFT JOIN ${collections} ON ${collections.collectionId} = ${userCollections.collectionId}
-     WHERE ${userCollections.userId} = ${p('uid')} AND ${layout.stamped}`),
+     WHERE ${userCollections.userId} = ANY(${p('uids')}::int8[]) AND ${layout.stamped}
+     GROUP BY ${userCollections.userId}`),
   /** The write lock, the stored timestamp and the database clock, in one round trip. */
   lockForWrite: new PgStatement(sql`
     SELECT ${millisOf(sql`modified`)}, ${clockMillis}

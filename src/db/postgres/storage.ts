@@ -9,6 +9,7 @@ import { isConnectionLost, PgStatement, PostgresPool, translatePgError, type PgS
 import { decodePayload, encodePayload, iso, listingParams, listingText, statements, toMillis, upserts } from './statements.ts'
 import type { LastTimestampMaps } from '../last-timestamp-maps.ts'
 import { jsonTimestampMaps } from './timestamp-maps.ts'
+import { TimestampReads } from '../timestamp-reads.ts'
 
 
 /** Collection rows through `tx`. */
@@ -27,13 +28,17 @@ const STALE_STATISTICS = `
   SELECT n_mod_since_analyze > 1000 AND n_mod_since_analyze > n_live_tup / 5
     FROM pg_stat_user_tables WHERE relid = 'bsos'::regclass`
 
+/** User ids as the text of an int8[] (`{1,2}`): postgres.js binds a string without guessing a type. */
+const int8Array = (uids: readonly number[]) => `{${uids.join(',')}}`
+
 /** Sync storage on PostgreSQL (postgres.js, statements rendered by Drizzle). */
 export class PostgresStorage extends PooledStorage<PgStatements, PostgresTx> implements StorageBackend {
   readonly engine = 'postgres'
 
   constructor(pool: PostgresPool, options: StorageOptions = {}) {
     const timestampMaps = jsonTimestampMaps()
-    super(pool, { newTx: (session, uid) => new PostgresTx(session, uid, timestampMaps), isConnectionLost, translate: translatePgError }, options)
+    const timestampReads = new TimestampReads((uids) => pool.rows(statements.usersTimestampsJson, { uids: int8Array(uids) }))
+    super(pool, { newTx: (session, uid) => new PostgresTx(session, uid, timestampReads, timestampMaps), isConnectionLost, translate: translatePgError }, options)
   }
 
   /**
@@ -108,12 +113,13 @@ export class PostgresStorage extends PooledStorage<PgStatements, PostgresTx> imp
 class PostgresTx extends PooledTx<PgStatement> implements StorageTx {
   private begun: Promise<unknown> | undefined
 
-  /** The one-row timestamps read of a read-only transaction, kept for collectionTimestamps. */
+  /** The user's timestamps row (none when the user has no collections), kept for collectionTimestamps. */
   private timestampsJson: Promise<unknown[][]> | undefined
 
   constructor(
     private readonly session: PgStatements,
     uid: number,
+    private readonly timestampReads: TimestampReads,
     private readonly timestampMaps: LastTimestampMaps<string | null>,
   ) {
     super(uid, statements, { at: iso, millis: toMillis, decodePayload })
@@ -132,8 +138,10 @@ class PostgresTx extends PooledTx<PgStatement> implements StorageTx {
     return this.timestampMaps.of(this.uid, (row?.[1] as string | null | undefined) ?? null)
   }
 
+  /** Outside a transaction (info/*), together with the other users' reads of this turn. */
   private readTimestampsJson(): Promise<unknown[][]> {
-    return this.run(statements.userTimestampsJson, { uid: this.uid })
+    if (!this.inTransaction) return this.timestampReads.read(this.uid)
+    return this.run(statements.usersTimestampsJson, { uids: int8Array([this.uid]) })
   }
 
   /** BEGIN is pipelined in front of the first statement rather than awaited on its own. */

@@ -2,7 +2,7 @@ import { LastTimestampMaps } from '../last-timestamp-maps.ts'
 import type { Millis } from '../timestamps.ts'
 
 /**
- * Timestamp maps read as the JSON text of statements.userTimestampsJson (null when the user
+ * Timestamp maps read as the JSON text of statements.usersTimestampsJson (null when the user
  * has no collections): the same text is the same map, so an unchanged read costs one string
  * comparison instead of a parse.
  */

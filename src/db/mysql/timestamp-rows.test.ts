@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test'
-import { sameEntryTimestampMaps } from './timestamp-reads.ts'
+import { sameEntryTimestampMaps } from './timestamp-rows.ts'
 
 test('a map with the same entries as the last one is answered by the last one', () => {
   const maps = sameEntryTimestampMaps()

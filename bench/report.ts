@@ -126,7 +126,7 @@ function resources(backend: BackendReport, binaryBytes?: number): string[] {
   }
   const d = backend.defaultWorkers
   if (d !== undefined) {
-    lines.push(`- With \`workers\` unset (one per CPU): ${d.processes} processes (supervisor + ${d.processes - 1} workers), first 200 after ${fmtMs(d.readyMs)} ms, idle memory of them all (PSS, shared code counted once) **${d.idleTotalMB === undefined ? 'n/a' : `${d.idleTotalMB.toFixed(1)} MB`}**`)
+    lines.push(`- With \`workers\` unset (one per CPU): ${d.processes === 1 ? '1 process (workers resolves to 1 here: no supervisor)' : `${d.processes} processes (supervisor + ${d.processes - 1} workers)`}, first 200 after ${fmtMs(d.readyMs)} ms, idle memory of them all (PSS, shared code counted once) **${d.idleTotalMB === undefined ? 'n/a' : `${d.idleTotalMB.toFixed(1)} MB`}**`)
   }
   const m = backend.memory
   if (m !== undefined) {

@@ -36,7 +36,7 @@ export const profiles: Record<Profile['mode'], Profile> = {
   full: {
     mode: 'full',
     scenario: { concurrency: 8, maxOps: 500_000, maxMs: 10_000, warmupMs: 2_000, trials: 5 },
-    mix: { levels: [4, 8, 12, 16, 24, 32, 40, 48, 64, 80, 96], beyond: [128, 160, 192, 256, 320, 384, 512], population: 1_000, maxIterations: 1_000_000, maxMs: 8_000, thinkMs: 100 },
+    mix: { levels: [4, 8, 12, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96], beyond: [112, 128, 144, 160, 192, 256, 320, 384, 512], population: 1_000, maxIterations: 1_000_000, maxMs: 8_000, thinkMs: 100 },
     starts: { fresh: 5, restart: 5 },
     settleMs: 2_000,
     tokenserverAccounts: 500,

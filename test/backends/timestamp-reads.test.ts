@@ -63,7 +63,7 @@ for (const [name, open] of Object.entries(engines)) {
       for (const [index, user] of users.entries()) {
         const names = ['bookmarks', 'history', 'tabs'].slice(0, index)
         const collections: Record<string, number> = {}
-        for (const name of names) collections[name] = await write(opened.storage, user, name, async (tx) => (await tx.putBsos([{ id: 'x', payload: name }]), tx.timestamp))
+        for (const collection of names) collections[collection] = await write(opened.storage, user, collection, async (tx) => (await tx.putBsos([{ id: 'x', payload: collection }]), tx.timestamp))
         stamps.push(collections)
       }
       const statements = spyOn(opened.pool, 'rows')
@@ -121,7 +121,7 @@ for (const [name, open] of Object.entries(engines)) {
       test('custom collections get their names from one lookup, standard ones from none', async () => {
         const user = newUser()
         const stamps: Record<string, number> = {}
-        for (const name of ['bookmarks', 'custom-a', 'custom-b']) stamps[name] = await write(opened.storage, user, name, async (tx) => (await tx.putBsos([{ id: 'x', payload: name }]), tx.timestamp))
+        for (const collection of ['bookmarks', 'custom-a', 'custom-b']) stamps[collection] = await write(opened.storage, user, collection, async (tx) => (await tx.putBsos([{ id: 'x', payload: collection }]), tx.timestamp))
         const statements = spyOn(opened.pool as MysqlPool, 'rows')
         try {
           expect((await info(user)).collections).toEqual(stamps)

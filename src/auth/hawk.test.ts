@@ -142,6 +142,20 @@ describe('parseHawkHeader', () => {
     expect(errorKind(() => parseHawkHeader(`${VALID}, ext="a\u0001b"`))).toBe('unauthorized')
   })
 
+  test('rejects a non-blank whitespace character around a name, which trimming would have dropped', () => {
+    expect(errorKind(() => parseHawkHeader(VALID.replace(', ts=', ',\u00a0ts=')))).toBe('unauthorized')
+    expect(errorKind(() => parseHawkHeader(VALID.replace(', ts=', ', ts\u000b=')))).toBe('unauthorized')
+  })
+
+  test('rejects a character that is not visible ASCII in a value it does not keep', () => {
+    expect(errorKind(() => parseHawkHeader(`${VALID}, app="\u00e9"`))).toBe('unauthorized')
+    expect(errorKind(() => parseHawkHeader(`${VALID}, dlg="a\u0001"`))).toBe('unauthorized')
+  })
+
+  test('leaves the id to the token verifier, which admits canonical base64url only', () => {
+    expect(parseHawkHeader(VALID.replace('id="abc"', 'id="ab\u00e9"')).id).toBe('ab\u00e9')
+  })
+
   test.each([
     ['a lowercase scheme', VALID.replace('Hawk', 'hawk')],
     ['another scheme', VALID.replace('Hawk', 'Bearer')],

@@ -107,6 +107,14 @@ describe('TokenVerifier', () => {
     expectUnauthorized(() => new TokenVerifier(VECTOR_SECRET).verify(`${VECTOR_ID.slice(0, 8)}!${VECTOR_ID.slice(8)}`))
   })
 
+  // parseHawkHeader leaves the id's characters to this check.
+  test('rejects an id with a character that is not visible ASCII', () => {
+    for (const character of ['\u00e9', '\u0001', '\t', ' ']) {
+      expectUnauthorized(() => new TokenVerifier(VECTOR_SECRET).verify(`${VECTOR_ID.slice(0, 8)}${character}${VECTOR_ID.slice(8)}`))
+      expectUnauthorized(() => new TokenVerifier(VECTOR_SECRET).verify(`${VECTOR_ID}${character}`))
+    }
+  })
+
   test('rejects an id that decodes to 32 bytes or fewer', () => {
     const thirtyTwoBytes = Buffer.alloc(32, 7).toString('base64url') + '='
     expectUnauthorized(() => new TokenVerifier(SECRET).verify(thirtyTwoBytes))

@@ -24,6 +24,23 @@ describe.each(backends)('Hawk authentication on $name', (backend) => {
     }
   })
 
+  test('an Authorization header that is not visible ASCII answers 401, wherever the character is', async () => {
+    const client = server.client()
+    const header = hawkAuthorization(client.credentials, { method: 'GET', url: client.url('/storage/tabs') })
+    expect((await client.get('/storage/tabs', { headers: { authorization: header } })).status).toBe(200)
+    const id = header.match(/id="([^"]+)"/)![1]!
+    const altered = [
+      header.replace(`id="${id}"`, `id="${id.slice(0, 20)}\u00e9${id.slice(20)}"`),
+      header.replace(`id="${id}"`, `id="${id}\u00e9"`),
+      // Signed with it, so that only the character can be what is refused.
+      hawkAuthorization(client.credentials, { method: 'GET', url: client.url('/storage/tabs'), nonce: 'n\u00e9' }),
+      `${header}, ext="caf\u00e9"`,
+      `${header}, app="\u00e9"`,
+      header.replace(', ts=', ',\u00a0ts='),
+    ]
+    for (const authorization of altered) await expectUnauthorized(await client.get('/storage/tabs', { headers: { authorization } }))
+  })
+
   test('a tampered MAC answers 401', async () => {
     const client = server.client()
     const header = hawkAuthorization(client.credentials, { method: 'GET', url: client.url('/storage/tabs') })

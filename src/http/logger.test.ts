@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test'
-import { StdoutLines } from './logger.ts'
+import { createLogger, StdoutLines } from './logger.ts'
 
 /** A sink that records what it is handed, failing like a closed pipe when told to. */
 function recordingSink(options: { failing?: boolean } = {}) {
@@ -52,4 +52,19 @@ test('once stdout is gone, lines are dropped instead of failing the caller', asy
   expect(() => lines.write('dropped')).not.toThrow()
   await Bun.sleep(20)
   expect(writes).toEqual([])
+})
+
+test('a JSON line carries mozlog fields, its Timestamp in exact nanoseconds', () => {
+  const lines: string[] = []
+  const before = Date.now()
+  createLogger({ human: false, write: (line) => lines.push(line) }).info('request', { method: 'GET', status: 200 })
+  const after = Date.now()
+  const line = JSON.parse(lines[0] ?? '') as Record<string, unknown>
+  expect(line).toMatchObject({ Type: 'syncserver:log', Severity: 6, Fields: { msg: 'request', method: 'GET', status: 200 } })
+  // Read as text: JSON.parse would turn it into a double.
+  const nanoseconds = /"Timestamp":(\d+),/.exec(lines[0] ?? '')?.[1] ?? ''
+  expect(nanoseconds).toMatch(/^\d+000000$/)
+  const millis = Number(nanoseconds.slice(0, -6))
+  expect(millis).toBeGreaterThanOrEqual(before)
+  expect(millis).toBeLessThanOrEqual(after)
 })

@@ -42,7 +42,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const format = options.human
     ? (level: LogLevel, message: string, fields: LogFields) => humanLine(level, message, fields)
     : (level: LogLevel, message: string, fields: LogFields) =>
-        `${envelope},"Timestamp":${Date.now() * 1_000_000},"Severity":${SEVERITY[level]},"Fields":{"msg":${JSON.stringify(message)}${fieldsJson(fields)}}}`
+        `${envelope},"Timestamp":${Date.now()}000000,"Severity":${SEVERITY[level]},"Fields":{"msg":${JSON.stringify(message)}${fieldsJson(fields)}}}`
   const ignore = () => {}
   const log = (level: LogLevel) =>
     SEVERITY[level] > threshold ? ignore : (message: string, fields: LogFields = {}) => write(format(level, message, fields))

@@ -186,12 +186,25 @@ export class SqliteConnection {
       return Promise.reject(new SyncError('unavailable', 'too many requests waiting for the database'))
     }
     this.pending++
+    // On an idle connection a job that needs no lock starts at once, in this call: nothing else
+    // runs then, and nothing is queued for it (most reads come to an idle connection).
+    if (!this.running && this.waiting.length === 0 && 'work' in task) return this.runNow(task.work)
     const { promise, resolve, reject } = Promise.withResolvers<T>()
     const job = { ...task, resolve, reject } as QueuedJob
     this.waiting.push(job)
     // On an idle connection the job starts at once, in this call: nothing else runs then.
     if (!this.running) this.next()
     return promise
+  }
+
+  private async runNow<T>(work: () => Promise<T>): Promise<T> {
+    this.running = true
+    try {
+      return await work()
+    } finally {
+      this.pending--
+      this.next()
+    }
   }
 
   /** Starts the job in line (a write once it has the write lock), or the connection goes idle. */

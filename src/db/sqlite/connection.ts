@@ -192,11 +192,13 @@ export class SqliteConnection {
     const { promise, resolve, reject } = Promise.withResolvers<T>()
     const job = { ...task, resolve, reject } as QueuedJob
     this.waiting.push(job)
-    // On an idle connection the job starts at once, in this call: nothing else runs then.
+    // A connection not running (idle, or waiting to retry the write lock) decides at once, in
+    // this call, what starts: a write once it has the lock, or a read while the lock is held.
     if (!this.running) this.next()
     return promise
   }
 
+  /** Runs `work` with the connection to itself; when it ends, the next job in line starts. */
   private async runNow<T>(work: () => Promise<T>): Promise<T> {
     this.running = true
     try {
@@ -215,7 +217,7 @@ export class SqliteConnection {
     if (head === undefined) return
     if (!('member' in head)) {
       this.waiting.shift()
-      void this.runAlone(head)
+      this.runAlone(head)
     } else if (this.lockForWrite(head)) {
       this.waiting.shift()
       void this.runGroup(head)
@@ -263,7 +265,7 @@ export class SqliteConnection {
     const job = this.waiting[index]
     if (job !== undefined && !('member' in job) && job.read) {
       this.waiting.splice(index, 1)
-      void this.runAlone(job)
+      this.runAlone(job)
       return
     }
     this.running = false
@@ -283,15 +285,9 @@ export class SqliteConnection {
     }
   }
 
-  private async runAlone(job: AloneJob<unknown>): Promise<void> {
-    try {
-      job.resolve(await job.work())
-    } catch (error) {
-      job.reject(error)
-    } finally {
-      this.pending--
-      this.next()
-    }
+  /** Runs a queued job that takes no lock, settling its caller's promise. */
+  private runAlone(job: AloneJob<unknown>): void {
+    this.runNow(job.work).then(job.resolve, job.reject)
   }
 
   /** Runs the group `first` begins, once BEGIN IMMEDIATE succeeded. */

@@ -245,7 +245,8 @@ export function serverEngineSuite(engine: 'postgres' | 'mysql', adminFor: (url: 
         })
         expect(Object.fromEntries(timestamps)).toEqual({ forms: written })
       }
-      expect(storage.poolStatus()).toMatchObject({ active: 0, max: 4 })
+      // Nothing leaked, nothing lost: PostgreSQL keeps one of the 4 for the info/* reads (PostgresPool.rows).
+      expect(storage.poolStatus()).toMatchObject({ active: 0, max: engine === 'postgres' ? 3 : 4 })
     })
 
     test('a batch created through one instance is appended to and committed through the other', async () => {

@@ -18,7 +18,7 @@ const tokenserver = migratedSchema(postgresMigrationAccess, 'tokenserver', embed
 export const postgresEngine: Engine = {
   openStorage: (url, options) =>
     storage.open(url, options, () => {
-      const pool = new PostgresPool(url, options)
+      const pool = new PostgresPool(url, options, { infoConnection: true })
       const opened = new PostgresStorage(pool, options)
       // Start-up work like the migrations: done by the process that runs them (the first worker).
       if (options.runMigrations) void opened.analyzeIfStale()

@@ -21,12 +21,22 @@ const backend = backendNamed('postgres')
     return admin`SELECT pid, query FROM pg_stat_activity WHERE datname = ${database} AND application_name = 'syncserver'`
   }
 
-  test('concurrent info reads of many users, in many turns, all run on one database process', async () => {
+  /** Storage on a fresh database, and a connection of the test's own to watch the server's. */
+  async function withFreshStorage(work: (storage: StorageBackend, backends: () => Promise<{ pid: number; query: string }[]>) => Promise<void>): Promise<void> {
     const url = await backend!.freshDatabaseUrl()
     const database = new URL(url).pathname.slice(1)
     const storage = await openStorage(url, { runMigrations: true, poolMaxSize: POOL, connectionTimeoutSeconds: 5 })
     const admin = postgres(url, { max: 1, onnotice: () => {} })
     try {
+      await work(storage, () => serverBackends(admin, database))
+    } finally {
+      await admin.end({ timeout: 5 })
+      await storage.close()
+    }
+  }
+
+  test('concurrent info reads of many users, in many turns, all run on one database process', () =>
+    withFreshStorage(async (storage, backends) => {
       const uids = Array.from({ length: 24 }, (_, i) => 100 + i)
       for (const uid of uids.slice(0, 3)) {
         await storage.withTransaction({ user: user(uid), mode: 'write', collection: 'tabs' }, (tx) => tx.putBsos([{ id: 'a', payload: 'x' }]))
@@ -40,21 +50,13 @@ const backend = backendNamed('postgres')
       const answers = await Promise.all(reads)
       expect(answers.filter(([, tabs]) => tabs !== undefined)).toHaveLength(3)
       // pg_stat_activity shows each process's last statement: only one last ran the info read.
-      const infoBackends = (await serverBackends(admin, database)).filter((row) => row.query.includes('json_object_agg'))
+      const infoBackends = (await backends()).filter((row) => row.query.includes('json_object_agg'))
       expect(infoBackends).toHaveLength(1)
-      expect((await serverBackends(admin, database)).length).toBeLessThanOrEqual(POOL)
-    } finally {
-      await admin.end({ timeout: 5 })
-      await storage.close()
-    }
-  }, 30_000)
+      expect((await backends()).length).toBeLessThanOrEqual(POOL)
+    }), 30_000)
 
-  test('with the info connection and every transaction connection busy, the pool stays within poolMaxSize', async () => {
-    const url = await backend!.freshDatabaseUrl()
-    const database = new URL(url).pathname.slice(1)
-    const storage = await openStorage(url, { runMigrations: true, poolMaxSize: POOL, connectionTimeoutSeconds: 5 })
-    const admin = postgres(url, { max: 1, onnotice: () => {} })
-    try {
+  test('with the info connection and every transaction connection busy, the pool stays within poolMaxSize', () =>
+    withFreshStorage(async (storage, backends) => {
       const writes = Array.from({ length: 12 }, (_, i) =>
         storage.withTransaction({ user: user(200 + i), mode: 'write', collection: 'tabs' }, (tx) => tx.putBsos([{ id: `w${i}`, payload: 'x' }])),
       )
@@ -62,14 +64,10 @@ const backend = backendNamed('postgres')
       let most = 0
       const settled = Promise.all([...writes, ...reads])
       while (!(await Promise.race([settled.then(() => true), Bun.sleep(5).then(() => false)]))) {
-        most = Math.max(most, (await serverBackends(admin, database)).length)
+        most = Math.max(most, (await backends()).length)
       }
-      most = Math.max(most, (await serverBackends(admin, database)).length)
+      most = Math.max(most, (await backends()).length)
       expect(most).toBeGreaterThan(1)
       expect(most).toBeLessThanOrEqual(POOL)
-    } finally {
-      await admin.end({ timeout: 5 })
-      await storage.close()
-    }
-  }, 30_000)
+    }), 30_000)
 })

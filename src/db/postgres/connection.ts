@@ -253,7 +253,7 @@ export class PostgresPool {
    * They all go to one connection of their own, one of the pool's `poolMaxSize`, queued behind
    * each other on its socket: one database process, kept busy, answers them, where spread over
    * the idle connections in turn each woke a process of its own. Measured on two cores, 8
-   * clients: server CPU per info/collections -19 %, database CPU per request -38 %, req/s +43 %
+   * clients: server CPU per info/collections -19 %, database CPU per request -38 %, req/s +43 %.
    */
   rows(statement: PgStatement, values: Record<string, unknown>): Promise<unknown[][]> {
     return this.infoStatements.run(statement, values)

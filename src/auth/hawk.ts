@@ -42,10 +42,10 @@ const UNSIGNED_DECIMAL = /^\+?[0-9]+$/
 /**
  * Parses an `Authorization` header value per §4.3. A header that is not visible ASCII is
  * refused, as the reference refuses it, but not by scanning the whole value, most of which is
- * the token id (the scan was about a seventh of a request's Hawk cost): the scanner admits nothing between the
- * values but blanks, commas and the attribute names; `ts`, `mac` and `hash` have grammars of
- * visible characters; `nonce`, `ext`, `app` and `dlg` are checked here; and the id is the
- * token verifier's to refuse (TokenVerifier.verify admits canonical base64url only).
+ * the token id (the scan was about a seventh of a request's Hawk cost): the scanner admits
+ * nothing between the values but blanks, commas and the attribute names; `ts`, `mac` and `hash`
+ * have grammars of visible characters; `nonce`, `ext`, `app` and `dlg` are checked here; and the
+ * id is the token verifier's to refuse (TokenVerifier.verify admits canonical base64url only).
  * @throws SyncError('unauthorized') when it is missing, not visible ASCII, not `Hawk ` or malformed.
  */
 export function parseHawkHeader(value: string | undefined | null): HawkHeader {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { openStorage } from '../../src/db/open.ts'
+import { migrateStorage } from '../../src/db/open.ts'
 import { statements } from '../../src/db/postgres/statements.ts'
 import { backendNamed } from '../support/backends.ts'
 
@@ -13,7 +13,7 @@ const backend = backendNamed('postgres')
 ;(backend === undefined ? describe.skip : describe)('postgres statement plans', () => {
   test('the users-timestamps statement settles on a generic plan after the trial runs', async () => {
     const url = await backend!.freshDatabaseUrl()
-    await (await openStorage(url, { runMigrations: true, poolMaxSize: 1, connectionTimeoutSeconds: 5 })).close()
+    await migrateStorage(url)
     const sql = postgres(url, { max: 1, onnotice: () => {} })
     try {
       const statement = statements.usersTimestampsJson

@@ -216,8 +216,11 @@ export class PostgresPool {
 
   private readonly timeoutMs: number
   private readonly anyConnection: PgPoolStatements
-  /** The shared info/* statements' own connection (see `rows`); the pool's when it has one connection in all. */
-  private readonly infoClient: postgres.Sql
+  /**
+   * The shared info/* statements' own connection (see `rows`): absent from a pool that keeps none
+   * apart (the tokenserver's, or a pool of one connection), whose statements go to any connection.
+   */
+  private readonly infoClient: postgres.Sql | undefined
   private readonly infoStatements: PgPoolStatements
 
   /** `infoConnection`: keep one of the connections for the shared info/* statements (see `rows`). */
@@ -238,8 +241,8 @@ export class PostgresPool {
     }
     this.client = connectPostgres(url, { ...common, max: transactionsMax, onclose: (id: number) => this.connectionClosed(id) })
     this.anyConnection = new PgPoolStatements(this.client, (connection) => this.openConnections.add(connection.id))
-    this.infoClient = ownInfoConnection ? connectPostgres(url, { ...common, max: 1 }) : this.client
-    this.infoStatements = ownInfoConnection ? new PgPoolStatements(this.infoClient, () => {}) : this.anyConnection
+    this.infoClient = ownInfoConnection ? connectPostgres(url, { ...common, max: 1 }) : undefined
+    this.infoStatements = this.infoClient === undefined ? this.anyConnection : new PgPoolStatements(this.infoClient, () => {})
   }
 
   /** Runs `work`, which needs no transaction, on any free connection (see `withAnyPooledConnection`). */
@@ -368,7 +371,7 @@ export class PostgresPool {
    */
   async close(): Promise<void> {
     await this.gate.drained(5000)
-    await Promise.all([this.client.end({ timeout: 0.1 }), this.infoClient === this.client ? undefined : this.infoClient.end({ timeout: 0.1 })])
+    await Promise.all([this.client.end({ timeout: 0.1 }), this.infoClient?.end({ timeout: 0.1 })])
   }
 }
 

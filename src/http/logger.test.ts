@@ -21,15 +21,16 @@ test('a line after a quiet spell goes out at the end of its turn, without waitin
   lines.write('alone')
   await Promise.resolve()
   expect(writes).toEqual(['alone\n'])
-  await Bun.sleep(20)
+  // Quiet for longer than the 50 ms the logger gathers lines over.
+  await Bun.sleep(80)
   lines.write('later')
   await Promise.resolve()
   expect(writes).toEqual(['alone\n', 'later\n'])
 })
 
-test('lines within a millisecond of the last write wait for it to end and share one write, in order', async () => {
+test('lines soon after the last write wait for a timer and share one write, in order', async () => {
   const { sink, writes } = recordingSink()
-  // A clock that stands still: on a loaded machine a real one could pass the millisecond.
+  // A clock that stands still: on a loaded machine a real one could pass the gathering time.
   const lines = new StdoutLines(sink, () => 1_000)
   lines.write('first')
   await Promise.resolve()
@@ -38,8 +39,24 @@ test('lines within a millisecond of the last write wait for it to end and share 
   lines.write('third')
   await Promise.resolve()
   expect(writes).toEqual(['first\n'])
-  await Bun.sleep(20)
+  await Bun.sleep(120)
   expect(writes).toEqual(['first\n', 'second\nthird\n'])
+})
+
+test('16 KiB of waiting lines go out in the call that fills the batch, without a timer', async () => {
+  const { sink, writes } = recordingSink()
+  const lines = new StdoutLines(sink, () => 1_000)
+  lines.write('first')
+  await Promise.resolve()
+  const line = 'x'.repeat(1023)
+  for (let i = 0; i < 15; i++) lines.write(line)
+  expect(writes).toEqual(['first\n'])
+  lines.write(line)
+  expect(writes).toEqual(['first\n', `${line}\n`.repeat(16)])
+  // The timer queued for the first of them finds nothing left to write.
+  lines.write('last')
+  await Bun.sleep(120)
+  expect(writes).toEqual(['first\n', `${line}\n`.repeat(16), 'last\n'])
 })
 
 test('once stdout is gone, lines are dropped instead of failing the caller', async () => {

@@ -136,6 +136,9 @@ describe('first hour with dist/syncserver', () => {
       const child = Bun.spawn(['script', '-qfec', `${BINARY} --port ${port}`, '/dev/null'], { cwd, env: cleanEnv(), stdout: 'pipe', stderr: 'pipe' })
       children.push(child)
       await waitFor(`http://127.0.0.1:${port}/__lbheartbeat__`, Date.now() + 10_000)
+      // Killing script(1) closes the terminal under the server: its request line must be out
+      // first, and the logger gathers lines for up to 50 ms.
+      await Bun.sleep(300)
       child.kill('SIGTERM')
       const output = await new Response(child.stdout).text()
       expect(output).not.toContain('{"Type"')

@@ -53,7 +53,7 @@ test('16 KiB of waiting lines go out in the call that fills the batch, without a
   expect(writes).toEqual(['first\n'])
   lines.write(line)
   expect(writes).toEqual(['first\n', `${line}\n`.repeat(16)])
-  // The timer queued for the first of them finds nothing left to write.
+  // The timer the first of them queued is still to come, and writes what followed the batch.
   lines.write('last')
   await Bun.sleep(120)
   expect(writes).toEqual(['first\n', `${line}\n`.repeat(16), 'last\n'])

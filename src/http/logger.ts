@@ -113,8 +113,9 @@ const nullDeviceNumber = async (): Promise<number | undefined> => {
  * - a line after a quiet spell (no hand-over for GATHER_MS) at the end of its turn, as every line
  *   once was, so a lone request's line is never held back.
  * Scheduling the hand-over is what costs, not the hand-over: gathering by the millisecond, as an
- * earlier version did, meant a timer per millisecond of traffic and cost 7 % of a GET
- * info/collections' server CPU (bench/paired-info.ts). A server killed by a signal (no exit
+ * earlier version did, meant a timer per millisecond of traffic, 7-10 % of a GET
+ * info/collections' server CPU while the server has idle moments and about 2 % at its ceiling
+ * (bench/paired-info.ts with and without --together). A server killed by a signal (no exit
  * handler runs) loses at most the lines of the last GATHER_MS of a busy stretch.
  *
  * When stdout goes away (the log reader exited: EPIPE), lines are dropped from then on: a

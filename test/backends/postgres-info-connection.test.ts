@@ -50,9 +50,9 @@ const backend = backendNamed('postgres')
       const answers = await Promise.all(reads)
       expect(answers.filter(([, tabs]) => tabs !== undefined)).toHaveLength(3)
       // pg_stat_activity shows each process's last statement: only one last ran the info read.
-      const infoBackends = (await backends()).filter((row) => row.query.includes('json_object_agg'))
-      expect(infoBackends).toHaveLength(1)
-      expect((await backends()).length).toBeLessThanOrEqual(POOL)
+      const processes = await backends()
+      expect(processes.filter((row) => row.query.includes('json_object_agg'))).toHaveLength(1)
+      expect(processes.length).toBeLessThanOrEqual(POOL)
     }), 30_000)
 
   test('with the info connection and every transaction connection busy, the pool stays within poolMaxSize', () =>

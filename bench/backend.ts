@@ -3,7 +3,7 @@ import { dbCeilingConcurrency, dbCeilingName, helloOperation, scenarioConcurrenc
 import type { BenchEngine, FreshDatabase } from './engines.ts'
 import { LoadSeries, runLoad, type Operation } from './load.ts'
 import type { SyncUser } from './client.ts'
-import { mixPopulation, nextMixConcurrency, runMixLevel, type MixLevel } from './mix.ts'
+import { CROSSING_TRIALS, judgedTrial, mayBeNoise, mixPopulation, nextMixConcurrency, runMixLevel, type MixLevel } from './mix.ts'
 import type { BackendReport, MemoryFigures, ScenarioReport } from './model.ts'
 import type { Profile } from './options.ts'
 import { memoryBreakdown, peakRssMiB, peakRssPerProcessMiB, processTree, resetPeakRss, rssMiB, treePssMiB } from './proc.ts'
@@ -177,10 +177,14 @@ async function runMixes(runs: readonly MixRun[], ctx: BackendContext): Promise<v
     })
     if (round.length === 0) return
     for (const { run, concurrency } of round) {
-      const level = await runMixLevel(run.server, run.population, { concurrency, maxIterations: mix.maxIterations, maxMs: mix.maxMs, thinkMs: mix.thinkMs })
+      const measure = () => runMixLevel(run.server, run.population, { concurrency, maxIterations: mix.maxIterations, maxMs: mix.maxMs, thinkMs: mix.thinkMs })
+      const first = await measure()
+      const trials = [first]
+      while (mayBeNoise(first) && trials.length < CROSSING_TRIALS) trials.push(await measure())
+      const level = trials.length === 1 ? first : judgedTrial(trials)
       ctx.log(
         `${run.label}: mix c=${concurrency}: ${level.requestsPerSecond.toFixed(0)} req/s, p99 ${level.latency.p99.toFixed(1)} ms, ` +
-          `CPU server ${(level.cpu.serverCores ?? 0).toFixed(2)}${level.cpu.databaseCores === undefined ? '' : ` + database ${level.cpu.databaseCores.toFixed(2)}`} / generator ${level.cpu.benchCores.toFixed(2)} / others ${(level.cpu.otherCores ?? 0).toFixed(2)} cores, errors ${level.errors}${level.saturated ? ' (saturated)' : ''}`,
+          `CPU server ${(level.cpu.serverCores ?? 0).toFixed(2)}${level.cpu.databaseCores === undefined ? '' : ` + database ${level.cpu.databaseCores.toFixed(2)}`} / generator ${level.cpu.benchCores.toFixed(2)} / others ${(level.cpu.otherCores ?? 0).toFixed(2)} cores, errors ${level.errors}${level.saturated ? ' (saturated)' : ''}${level.p99Trials === undefined ? '' : `; p99 of its ${level.p99Trials.length} trials: ${level.p99Trials.map((p99) => p99.toFixed(1)).join(', ')} ms`}`,
       )
       run.levels.push(level)
     }

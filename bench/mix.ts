@@ -54,6 +54,8 @@ export interface MixLevel {
   saturated: boolean
   peakRssMiB?: number
   firstError?: string
+  /** The p99 of each trial, in the order run, when the level crossed the line and was measured again (`judgedTrial`). */
+  p99Trials?: number[]
 }
 
 const SATURATION = 0.9
@@ -82,6 +84,29 @@ export const LATENCY_LINE_MS = 50
 const HOPELESS_P99_MS = 200
 
 const overTheLine = (level: MixLevel): boolean => level.latency.p99 >= LATENCY_LINE_MS || level.errors > 0
+
+/**
+ * Trials in all of a level whose p99 crossed the line (without errors, and short of hopeless):
+ * on this shared machine one burst of other work can lift one 8 s level's p99 past the line
+ * (15 → 53 → 20 ms at three successive levels of one run) and end a ladder there.
+ */
+export const CROSSING_TRIALS = 3
+
+/** Whether `level` crossed the line in a way another trial might not repeat. */
+export const mayBeNoise = (level: MixLevel): boolean =>
+  level.errors === 0 && level.latency.p99 >= LATENCY_LINE_MS && level.latency.p99 <= HOPELESS_P99_MS
+
+/**
+ * The trial a level that was measured more than once is judged by: the one with the median p99
+ * (a trial with errors ranks last), carrying every trial's p99.
+ */
+export function judgedTrial(trials: readonly MixLevel[]): MixLevel {
+  const rank = (level: MixLevel) => (level.errors > 0 ? Number.POSITIVE_INFINITY : level.latency.p99)
+  const sorted = [...trials].sort((a, b) => rank(a) - rank(b))
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]
+  if (median === undefined) throw new Error('judgedTrial of no trials')
+  return { ...median, p99Trials: trials.map((trial) => trial.latency.p99) }
+}
 
 /**
  * The concurrency a run's next level uses, or undefined when the run is over: the profile's

@@ -100,6 +100,10 @@ function mixTables(levels: readonly MixLevel[]): string[] {
       `| ${l.concurrency} | ${fmtInt(l.iterationsPerSecond)} | ${fmtInt(l.requestsPerSecond)} | ${fmtInt(l.recordsUploadedPerSecond)} | ${fmtMs(l.latency.p50)} | ${fmtMs(l.latency.p95)} | ${fmtMs(l.latency.p99)} | ${l.errors} | ${l.designed503} | ${cpuPair(l.cpu)} | ${fmtPct(l.cpu.machineShare)} (+${fmtPct(l.cpu.stealShare)}) | ${fmtCores(l.cpu.otherCores)} | ${l.peakRssMiB === undefined ? 'n/a' : (l.peakRssMiB * 1.048576).toFixed(0)} | ${saturated} |`,
     )
   }
+  for (const { concurrency, p99Trials } of levels) {
+    if (p99Trials === undefined) continue
+    rows.push('', `Concurrency ${concurrency} crossed the latency line and was measured ${p99Trials.length} times (p99 ${p99Trials.map(fmtMs).join(', ')} ms); its row is the trial with the median p99.`)
+  }
   const errored = levels.filter((l) => l.errors > 0)
   for (const l of errored) rows.push('', `Errors at concurrency ${l.concurrency}: ${JSON.stringify(l.statuses)}${l.firstError ? `; first exception: ${l.firstError}` : ''}`)
   // Per-request latency at the level the p99 target is judged at.

@@ -3,7 +3,8 @@ import type { StorageOptions } from './engine.ts'
 import type { StorageSql } from './storage-sql.ts'
 import { TOMBSTONE } from './rules.ts'
 import { nowMillis, type Millis } from './timestamps.ts'
-import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageTx, TransactionRequest } from './types.ts'
+import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageTx, StorageUser, TransactionRequest, UserTimestamps } from './types.ts'
+import { userTimestampsInTransaction } from './user-timestamps.ts'
 import { StaleConnection } from './pooled-connection.ts'
 import { guardTransaction } from './retry.ts'
 
@@ -266,6 +267,10 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
       }
     }
     return guardTransaction(request.mode, () => (noTransaction ? this.pool.withAnyConnection(transaction) : this.pool.withSession(transaction)))
+  }
+
+  userTimestamps(user: StorageUser): Promise<UserTimestamps> {
+    return userTimestampsInTransaction(this, user)
   }
 
   async check(): Promise<boolean> {

@@ -56,12 +56,19 @@ export function createStorageApi(deps: StorageDeps, auth: HawkAuthOptions): Hono
   return app
 }
 
-/** Errors as storage responses, the way an `onError` would: `c.error` set for the metrics layer. */
+/**
+ * Errors as storage responses, the way an `onError` would: `c.error` set for the metrics layer.
+ * A handler that answers at once is answered at once (Hono then takes no promise hop either).
+ */
 function renderingErrors(logger: Logger): StorageRoute {
-  return (handler) => async (c) => {
+  return (handler) => (c) => {
     try {
-      return await handler(c)
+      const response = handler(c)
+      return response instanceof Promise ? response.catch(rendered) : response
     } catch (error) {
+      return rendered(error)
+    }
+    function rendered(error: unknown): Response {
       // What is not an Error goes on to Hono, as it would past an onError.
       if (!(error instanceof Error)) throw error
       c.error = error

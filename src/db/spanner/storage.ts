@@ -6,7 +6,8 @@ import { ConnectionGate } from '../pooled.ts'
 import { mergeWrites, MODIFIED_BOUNDS } from '../pooled-storage.ts'
 import { batchExpiry, LISTING_ORDERS, recordExpiry, TOMBSTONE, writeTimestampAfter } from '../rules.ts'
 import { DEFAULT_TTL_MS, nowMillis, truncateToTick, type Millis } from '../timestamps.ts'
-import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageBackend, StorageTx, StorageUser, TransactionRequest } from '../types.ts'
+import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageBackend, StorageTx, StorageUser, TransactionRequest, UserTimestamps } from '../types.ts'
+import { userTimestampsInTransaction } from '../user-timestamps.ts'
 import { grpcCode, GrpcCode, grpcDetails } from './client.ts'
 import { SPANNER_LIMITS } from './settings.ts'
 import { cellOf, int, ints, string, strings, structs, timestamp, queryParams, type Cell, type Param } from './values.ts'
@@ -271,6 +272,10 @@ export class SpannerStorage implements StorageBackend {
     if (missing.length > 0) {
       throw new Error(`the database lacks ${missing.join(', ')} of the Sync storage schema: run \`syncserver prepare-spanner\``)
     }
+  }
+
+  userTimestamps(user: StorageUser): Promise<UserTimestamps> {
+    return userTimestampsInTransaction(this, user)
   }
 
   /** The heartbeat of syncstorage-rs. */

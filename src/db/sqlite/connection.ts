@@ -179,6 +179,11 @@ export class SqliteConnection {
     return this.enqueue<T>({ member })
   }
 
+  /** No job runs or waits: work done now, in this call, has the connection to itself, as a read queued now would. */
+  get idle(): boolean {
+    return !this.running && this.waiting.length === 0
+  }
+
   static readonly QUEUE_LIMIT = 1000
 
   private enqueue<T>(task: { work: () => Promise<T>; read: boolean } | { member: GroupMember<T> }): Promise<T> {
@@ -188,7 +193,7 @@ export class SqliteConnection {
     this.pending++
     // On an idle connection a job that needs no lock starts at once, in this call: nothing else
     // runs then, and nothing is queued for it (most reads come to an idle connection).
-    if (!this.running && this.waiting.length === 0 && 'work' in task) return this.runNow(task.work)
+    if (this.idle && 'work' in task) return this.runNow(task.work)
     const { promise, resolve, reject } = Promise.withResolvers<T>()
     const job = { ...task, resolve, reject } as QueuedJob
     this.waiting.push(job)

@@ -13,7 +13,9 @@ import type {
   StorageTx,
   StorageUser,
   TransactionRequest,
+  UserTimestamps,
 } from '../types.ts'
+import { userTimestampsInTransaction } from '../user-timestamps.ts'
 import { SqliteConnection, translateLockError, type GroupMember } from './connection.ts'
 import { toBso } from '../pooled-storage.ts'
 import { guardTransaction } from '../retry.ts'
@@ -59,6 +61,23 @@ export class SqliteStorage implements StorageBackend {
       (name) => this.statements.collectionByName.get({ name })?.id,
       (name) => void this.statements.insertCollection.run({ name }),
     )
+  }
+
+  /**
+   * A cache hit on an idle connection answers at once: it is what the read `withTransaction`
+   * would run in this very call (no BEGIN, only the version check). Anything else is that read.
+   */
+  userTimestamps(user: StorageUser): UserTimestamps | Promise<UserTimestamps> {
+    const cached = this.connection.idle ? this.cachedUserCollections(user.uid) : undefined
+    return cached === undefined ? userTimestampsInTransaction(this, user) : { storage: cached.storageModified, collections: cached.named }
+  }
+
+  private cachedUserCollections(uid: number): UserCollections | undefined {
+    try {
+      return this.userCollections.get(uid)
+    } catch (error) {
+      throw translateLockError(error, 'conflict')
+    }
   }
 
   withTransaction<T>(request: TransactionRequest, work: (tx: StorageTx) => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import type { Context, Hono } from 'hono'
-import type { StorageTx } from '../../db/types.ts'
+import type { StorageTx, UserTimestamps } from '../../db/types.ts'
 import type { AppEnv } from '../../http/env.ts'
 import type { StorageRoutes } from '../api.ts'
 import type { StorageDeps } from '../context.ts'
@@ -27,11 +27,7 @@ function memoisedTimestampMapJson(timestamps: ReadonlyMap<string, number>): stri
   return json
 }
 
-const views: Record<'collections' | 'counts' | 'usage' | 'quota', InfoView> = {
-  async collections(tx) {
-    const timestamps = await tx.collectionTimestamps()
-    return { body: memoisedTimestampMapJson(timestamps), records: timestamps.size }
-  },
+const views: Record<'counts' | 'usage' | 'quota', InfoView> = {
   async counts(tx) {
     const counts = await tx.collectionCounts()
     return { body: mapJson(counts, (n) => n), records: counts.size }
@@ -58,7 +54,18 @@ export function registerInfo(app: Hono<AppEnv>, deps: StorageDeps, routes: Stora
       return jsonResponse(body, { lastModified, headers })
     })
   }
-  app.get(paths.infoCollections, routes.authenticated(serve(views.collections)))
+  app.get(
+    paths.infoCollections,
+    routes.authenticated((c) => {
+      const precondition = preconditionOf(c)
+      const respond = ({ storage, collections }: UserTimestamps) => {
+        checkPrecondition(precondition, storage)
+        return jsonResponse(memoisedTimestampMapJson(collections), { lastModified: storage, headers: { 'x-weave-records': String(collections.size) } })
+      }
+      const timestamps = deps.backend.userTimestamps(c.get('user'))
+      return timestamps instanceof Promise ? timestamps.then(respond) : respond(timestamps)
+    }),
+  )
   app.get(paths.infoCollectionCounts, routes.authenticated(serve(views.counts)))
   app.get(paths.infoCollectionUsage, routes.authenticated(serve(views.usage)))
   app.get(paths.infoQuota, routes.authenticated(serve(views.quota)))

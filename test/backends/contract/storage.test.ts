@@ -55,6 +55,19 @@ describeContract('storage contract', (contract) => {
     expect(await read(who, 'history', (tx) => tx.collectionTimestamp())).toBe(0)
   })
 
+  test("userTimestamps answers what a read transaction's storageTimestamp and collectionTimestamps do", async () => {
+    const who = user()
+    const inTransaction = () => read(who, undefined, async (tx) => ({ storage: await tx.storageTimestamp(), collections: await tx.collectionTimestamps() }))
+    expect(await contract.backend.userTimestamps(who)).toEqual({ storage: 0, collections: new Map() })
+    const historyAt = await write(who, 'history', async (tx) => (await tx.putBsos([{ id: 'a', payload: 'x' }]), tx.timestamp))
+    const tabsAt = await write(who, 'tabs', async (tx) => (await tx.putBsos([{ id: 't', payload: 't' }]), tx.timestamp))
+    expect(await contract.backend.userTimestamps(who)).toEqual({ storage: tabsAt, collections: new Map([['history', historyAt], ['tabs', tabsAt]]) })
+    expect(await contract.backend.userTimestamps(who)).toEqual(await inTransaction())
+    const deletedAt = await write(who, 'history', async (tx) => (await tx.deleteCollection(), tx.timestamp))
+    expect(await contract.backend.userTimestamps(who)).toEqual({ storage: deletedAt, collections: new Map([['tabs', tabsAt]]) })
+    expect(await contract.backend.userTimestamps(who)).toEqual(await inTransaction())
+  })
+
   test('deleteBso answers whether a live record went; deleteBsos moves the collection even when none did', async () => {
     const who = user()
     await write(who, 'clients', (tx) => tx.putBsos([{ id: 'a', payload: 'x' }, { id: 'b', payload: 'y' }]))

@@ -87,8 +87,9 @@ const overTheLine = (level: MixLevel): boolean => level.latency.p99 >= LATENCY_L
 
 /**
  * Trials in all of a level whose p99 crossed the line (without errors, and short of hopeless):
- * on this shared machine one burst of other work can lift one 8 s level's p99 past the line
- * (15 → 53 → 20 ms at three successive levels of one run) and end a ladder there.
+ * one 8 s level's p99 can jump past the line and back, and would end its ladder there
+ * (workers = 2 read 15 ms at c=96 and 53 ms at c=112 with the machine 69 % busy; 20 ms at
+ * c=112 in the next run).
  */
 export const CROSSING_TRIALS = 3
 

@@ -59,6 +59,31 @@ test('16 KiB of waiting lines go out in the call that fills the batch, without a
   expect(writes).toEqual(['first\n', `${line}\n`.repeat(16), 'last\n'])
 })
 
+test('an urgent line goes out in the call that writes it, after the lines gathered before it', async () => {
+  const { sink, writes } = recordingSink()
+  const lines = new StdoutLines(sink, () => 1_000)
+  lines.write('first')
+  await Promise.resolve()
+  lines.write('gathered')
+  lines.write('failed', true)
+  expect(writes).toEqual(['first\n', 'gathered\nfailed\n'])
+})
+
+test('warnings and errors are urgent, info and debug lines are not', () => {
+  const written: [string, boolean][] = []
+  const logger = createLogger({ human: true, level: 'debug', write: (line, urgent) => written.push([line.split(' ')[1] ?? '', urgent]) })
+  logger.debug('d')
+  logger.info('i')
+  logger.warn('w')
+  logger.error('e')
+  expect(written).toEqual([
+    ['DEBUG', false],
+    ['INFO', false],
+    ['WARN', true],
+    ['ERROR', true],
+  ])
+})
+
 test('once stdout is gone, lines are dropped instead of failing the caller', async () => {
   const failing = { failing: true }
   const { sink, writes } = recordingSink(failing)

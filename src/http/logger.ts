@@ -24,7 +24,8 @@ export interface LoggerOptions {
   human: boolean
   /** Lines below this level are dropped; default info. */
   level?: LogLevel
-  write?: (line: string) => void
+  /** Where lines go; `urgent` for warnings and errors, which must not wait to be gathered. */
+  write?: (line: string, urgent: boolean) => void
 }
 
 export function createLogger(options: LoggerOptions): Logger {
@@ -44,15 +45,17 @@ export function createLogger(options: LoggerOptions): Logger {
     : (level: LogLevel, message: string, fields: LogFields) =>
         `${envelope},"Timestamp":${Date.now()}000000,"Severity":${SEVERITY[level]},"Fields":{"msg":${JSON.stringify(message)}${fieldsJson(fields)}}}`
   const ignore = () => {}
-  const log = (level: LogLevel) =>
-    SEVERITY[level] > threshold ? ignore : (message: string, fields: LogFields = {}) => write(format(level, message, fields))
+  const log = (level: LogLevel) => {
+    const urgent = SEVERITY[level] <= SEVERITY.warn
+    return SEVERITY[level] > threshold ? ignore : (message: string, fields: LogFields = {}) => write(format(level, message, fields), urgent)
+  }
   const info = log('info')
   return {
     debug: log('debug'),
     info,
     warn: log('warn'),
     error: log('error'),
-    notice: options.human ? (_message, lines) => write(lines.join('\n')) : (message, _lines, fields) => info(message, fields),
+    notice: options.human ? (_message, lines) => write(lines.join('\n'), false) : (message, _lines, fields) => info(message, fields),
   }
 }
 
@@ -108,7 +111,9 @@ const nullDeviceNumber = async (): Promise<number | undefined> => {
  * of memory at start. The sink writes what it holds at the end of every turn of the event loop,
  * and Bun serves each request in a turn of its own: under steady traffic that was a write syscall
  * per request. Lines are therefore gathered, and handed to the sink together:
- * - as soon as 16 KiB are waiting (about 60 request lines), by the call that brought them there;
+ * - as soon as 16 KiB are waiting (about 60 request lines), or an urgent line (a warning or an
+ *   error) arrives, by the call that brought them there: an operator watching the log sees a
+ *   failure when it happens, and a crash right after it cannot lose its line;
  * - otherwise when GATHER_MS have passed since the last hand-over, by a timer;
  * - a line after a quiet spell (no hand-over for GATHER_MS) at the end of its turn, as every line
  *   once was, so a lone request's line is never held back.
@@ -135,10 +140,10 @@ export class StdoutLines {
     process.once('exit', () => this.#handOver())
   }
 
-  write(line: string): void {
+  write(line: string, urgent = false): void {
     if (this.#gone) return
     this.#pending += `${line}\n`
-    if (this.#pending.length >= BATCH_CHARS) this.#handOver()
+    if (urgent || this.#pending.length >= BATCH_CHARS) this.#handOver()
     else if (!this.#handOverQueued) this.#queueHandOver()
   }
 
@@ -172,7 +177,7 @@ const GATHER_MS = 50
 const BATCH_CHARS = 16 * 1024
 
 let stdoutLines: StdoutLines | undefined
-const writeStdout = (line: string) => (stdoutLines ??= new StdoutLines()).write(line)
+const writeStdout = (line: string, urgent: boolean) => (stdoutLines ??= new StdoutLines()).write(line, urgent)
 
 /** For tests and tools that want no output. */
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, notice() {} }

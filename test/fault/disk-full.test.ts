@@ -70,7 +70,7 @@ describe('sqlite on a full disk', () => {
     expect(appendBody.failed).toEqual({ more: 'db error' })
     expect(heartbeat.status).toBe(503)
     expect(read.status).toBe(200)
-    expect(server.output()).toContain('database write failed: disk full')
+    expect(await server.waitForOutput('database write failed: disk full', 2000)).toBe(true)
     expect(recovered.status).toBe(200)
     expect(healthyAgain).toBe(true)
     expect(lost).toEqual([])

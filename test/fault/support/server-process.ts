@@ -13,6 +13,8 @@ export interface ServerProcess {
   /** The exit code once it exited, else null. */
   exitCode(): number | null
   output(): string
+  /** Resolves with true once the output holds `text` (false after `timeoutMs`): the server writes its log as it can, not as it answers. */
+  waitForOutput(text: string, timeoutMs: number): Promise<boolean>
   client(uid?: number): SyncClient
   /** Resolves with true once GET `path` answers `status` (false after `timeoutMs`). */
   waitFor(path: string, status: number, timeoutMs: number): Promise<boolean>
@@ -70,6 +72,11 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     pid: child.pid,
     exitCode: () => child.exitCode,
     output: () => text,
+    async waitForOutput(wanted, timeoutMs) {
+      const deadline = Date.now() + timeoutMs
+      while (!text.includes(wanted) && Date.now() < deadline) await Bun.sleep(20)
+      return text.includes(wanted)
+    },
     client: (uid) => new SyncClient(origin, masterSecret, uid),
     async waitFor(path, status, timeoutMs) {
       const deadline = Date.now() + timeoutMs

@@ -61,20 +61,20 @@ export function createStorageApi(deps: StorageDeps, auth: HawkAuthOptions): Hono
  * A handler that answers at once is answered at once (Hono then takes no promise hop either).
  */
 function renderingErrors(logger: Logger): StorageRoute {
+  const rendered = (c: Context<AppEnv>, error: unknown): Response => {
+    // What is not an Error goes on to Hono, as it would past an onError.
+    if (!(error instanceof Error)) throw error
+    c.error = error
+    const syncError = asSyncError(error)
+    if (syncError.kind === 'internal') logger.error('storage request failed', { path: c.req.path, error: describe(error) })
+    return storageErrorResponse(syncError)
+  }
   return (handler) => (c) => {
     try {
       const response = handler(c)
-      return response instanceof Promise ? response.catch(rendered) : response
+      return response instanceof Promise ? response.catch((error: unknown) => rendered(c, error)) : response
     } catch (error) {
-      return rendered(error)
-    }
-    function rendered(error: unknown): Response {
-      // What is not an Error goes on to Hono, as it would past an onError.
-      if (!(error instanceof Error)) throw error
-      c.error = error
-      const syncError = asSyncError(error)
-      if (syncError.kind === 'internal') logger.error('storage request failed', { path: c.req.path, error: describe(error) })
-      return storageErrorResponse(syncError)
+      return rendered(c, error)
     }
   }
 }

@@ -4,7 +4,7 @@ import type { StorageSql } from './storage-sql.ts'
 import { TOMBSTONE } from './rules.ts'
 import { nowMillis, type Millis } from './timestamps.ts'
 import type { Bso, BsoQuery, BsoWrite, PoolStatus, StorageTx, StorageUser, TransactionRequest, UserTimestamps } from './types.ts'
-import { userTimestampsInTransaction } from './user-timestamps.ts'
+import { readUserTimestamps } from './user-timestamps.ts'
 import { StaleConnection } from './pooled-connection.ts'
 import { guardTransaction } from './retry.ts'
 
@@ -261,16 +261,32 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
         await tx.rollback()
         // Nothing was written on a connection that died while the transaction was opening,
         // nor by a read: either starts over on another connection.
-        const harmless = !tx.working || request.mode === 'read'
-        if (mayRetry && harmless && this.driver.isConnectionLost(error)) throw new StaleConnection(error)
-        throw this.driver.translate(error)
+        throw this.failure(error, mayRetry && (!tx.working || request.mode === 'read'))
       }
     }
     return guardTransaction(request.mode, () => (noTransaction ? this.pool.withAnyConnection(transaction) : this.pool.withSession(transaction)))
   }
 
+  /**
+   * What withTransaction does for a read of no collection, less the steps that do nothing for
+   * it (no BEGIN, lock, COMMIT or write to guard): each cost info/collections a promise.
+   */
   userTimestamps(user: StorageUser): Promise<UserTimestamps> {
-    return userTimestampsInTransaction(this, user)
+    return this.pool.withAnyConnection(async (session, mayRetry) => {
+      const tx = this.driver.newTx(session, user.uid)
+      tx.readOnly = true
+      try {
+        return await readUserTimestamps(tx)
+      } catch (error) {
+        throw this.failure(error, mayRetry)
+      }
+    })
+  }
+
+  /** The error a failed attempt throws: StaleConnection asks for another try where one may start over. */
+  private failure(error: unknown, mayStartOver: boolean): unknown {
+    if (mayStartOver && this.driver.isConnectionLost(error)) return new StaleConnection(error)
+    return this.driver.translate(error)
   }
 
   async check(): Promise<boolean> {

@@ -7,6 +7,7 @@ import { withinBackend } from './storage/limits.ts'
 import type { AppEnv } from './http/env.ts'
 import type { Logger } from './http/logger.ts'
 import { cors } from './http/middleware/cors.ts'
+import { REQUESTS_PER_CONNECTION, spreadConnections } from './http/middleware/connection-spread.ts'
 import { layers, type Layer } from './http/middleware/layers.ts'
 import { rejectOldIosClients } from './http/middleware/reject-ua.ts'
 import { requestLog } from './http/middleware/request-log.ts'
@@ -24,6 +25,8 @@ export interface AppParts {
   tokenserver?: { api: Hono<AppEnv>; check: () => Promise<boolean> }
   /** The request metrics layer, when StatsD or Prometheus is on (src/metrics). */
   metrics?: Layer
+  /** This process is one of several workers sharing the port. */
+  sharedPort?: boolean
 }
 
 const ENGINE_NAMES = { sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL', spanner: 'Spanner' } as const
@@ -33,12 +36,14 @@ const TOKEN_DOCS = 'https://mozilla-services.readthedocs.io/en/latest/token/apis
 
 /**
  * The whole server as one Hono app. Middleware runs outermost first, in the reference's order
- * (storage-api.md §3): CORS, old-iOS rejection, request log, X-Weave-Timestamp, then routes.
+ * (storage-api.md §3): CORS, old-iOS rejection, request log, X-Weave-Timestamp, then routes;
+ * a worker sharing the port closes a connection now and then outside all of them.
  */
-export function createApp({ settings, logger, storage, tokenserver, metrics }: AppParts): Hono<AppEnv> {
+export function createApp({ settings, logger, storage, tokenserver, metrics, sharedPort }: AppParts): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   app.use(
     layers(
+      ...(sharedPort ? [spreadConnections(REQUESTS_PER_CONNECTION)] : []),
       cors({
         allowedOrigin: settings.cors_allowed_origin,
         allowedMethods: settings.cors_allowed_methods,

@@ -54,7 +54,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       : undefined
   // One purge per server, however many workers share it: the first worker's.
   const purge = (options.worker ?? 1) === 1 ? startPurge(settings, storage, logger, metrics?.purged) : undefined
-  const app = createApp({ settings, logger, storage, tokenserver: tokenserver?.parts, metrics: metrics?.layer })
+  const app = createApp({ settings, logger, storage, tokenserver: tokenserver?.parts, metrics: metrics?.layer, sharedPort: options.reusePort === true })
   const idleSeconds = settings.actix_keep_alive ?? 75
   const timerSeconds = connectionTimerSeconds(idleSeconds)
   const uploads = { stallMs: idleSeconds * 1000, totalMs: settings.upload_timeout * 1000 }

@@ -241,3 +241,72 @@ test('serve with workers = 2 whose first worker cannot start exits non-zero with
   expect(code).not.toBe(0)
   expect(stdout + stderr).not.toContain('restarting')
 }, 30_000)
+
+/**
+ * GETs `path` `count` times, one after another, on one keep-alive connection, opening another
+ * only when the server closes it: what a proxy's pooled connection does. Answers how many
+ * connections it took.
+ */
+async function sequentialKeepAlive(url: string, path: string, count: number): Promise<number> {
+  const { hostname, port } = new URL(url)
+  let connections = 0
+  let socket: Bun.Socket | undefined
+  let received = ''
+  let answered: ((closed: boolean) => void) | undefined
+  const open = async () => {
+    connections++
+    received = ''
+    socket = await Bun.connect({
+      hostname,
+      port: Number(port),
+      socket: {
+        data(_socket, chunk) {
+          received += chunk.toString()
+          const end = received.indexOf('\r\n\r\n')
+          if (end < 0) return
+          const head = received.slice(0, end).toLowerCase()
+          const length = Number(/content-length: (\d+)/.exec(head)?.[1] ?? 0)
+          if (received.length < end + 4 + length) return
+          received = received.slice(end + 4 + length)
+          answered?.(head.includes('connection: close'))
+        },
+      },
+    })
+  }
+  for (let i = 0; i < count; i++) {
+    if (socket === undefined) await open()
+    const closed = await new Promise<boolean>((resolve) => {
+      answered = resolve
+      socket?.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`)
+    })
+    if (closed) {
+      socket?.end()
+      socket = undefined
+    }
+  }
+  socket?.end()
+  return connections
+}
+
+test('serve with workers = 2 closes a keep-alive connection now and then, so one busy client reaches both workers', async () => {
+  const server = await WorkerServer.start(`sqlite:///${join(mkdtempSync(join(tmpdir(), 'syncserver-spread-')), 'sync.db')}`)
+  try {
+    // A connection stays with the worker that accepted it: without the occasional close all
+    // 20,000 requests would reach one. About 1 in 1,000 responses closes (connection-spread.ts).
+    const connections = await sequentialKeepAlive(server.url, '/__lbheartbeat__', 20_000)
+    expect(connections).toBeGreaterThan(5)
+    expect(connections).toBeLessThan(60)
+    const servedBy = () =>
+      new Set(
+        server
+          .log()
+          .split('\n')
+          .filter((line) => line.includes('"path":"/__lbheartbeat__"'))
+          .map((line) => (JSON.parse(line) as { Pid: number }).Pid),
+      )
+    await server.waitFor(() => servedBy().size === 2, 5_000)
+    expect([...servedBy()].sort()).toEqual([...server.workers()].sort())
+  } finally {
+    server.child.kill('SIGKILL')
+  }
+}, 60_000)

@@ -31,11 +31,15 @@ export class ConnectionGate {
     return this.waiters.length
   }
 
+  /** Takes a slot if one is free and nobody waits for it: true when taken, at once. */
+  tryAcquire(): boolean {
+    if (this.active >= this.max || this.waiters.length > 0) return false
+    this.active++
+    return true
+  }
+
   acquire(): Promise<void> {
-    if (this.active < this.max && this.waiters.length === 0) {
-      this.active++
-      return Promise.resolve()
-    }
+    if (this.tryAcquire()) return Promise.resolve()
     if (this.waiters.length >= this.queueLimit) {
       return Promise.reject(new SyncError('unavailable', 'too many requests waiting for a database connection'))
     }

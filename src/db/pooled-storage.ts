@@ -294,8 +294,7 @@ export abstract class PooledStorage<Session, Tx extends PooledTx<unknown> & Stor
       try {
         return await this.ping(session)
       } catch (error) {
-        if (mayRetry && this.driver.isConnectionLost(error)) throw new StaleConnection(error)
-        throw this.driver.translate(error)
+        throw this.failure(error, mayRetry)
       }
     })
   }

@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, isNull, lte, sql, type AnyColumn } from 'drizzle-orm'
 import type { NodeChanges, NodeRecord, UserKey, UserRecord, UserValues } from './tokenserver-types.ts'
+import { then, type Step } from '../step.ts'
 
 /**
  * What every engine's tokenserver backend shares: the conditions, orderings and row shapes of
@@ -157,12 +158,6 @@ export const allocatedUser = (values: UserValues, node: { id: number; node: stri
   node: node.node,
   replacedAt: null,
 })
-
-/** A value now (SQLite's synchronous driver) or later (the pooled server engines). */
-type Step<T> = T | Promise<T>
-
-const then = <A, B>(value: Step<A>, next: (value: A) => Step<B>): Step<B> =>
-  value instanceof Promise ? value.then(next) : next(value)
 
 /**
  * §12.1: pick the best open node; when there is none, release capacity on the full ones and

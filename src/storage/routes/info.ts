@@ -7,6 +7,7 @@ import { checkPrecondition } from '../headers.ts'
 import { paths } from '../paths.ts'
 import { preconditionOf } from '../request.ts'
 import { jsonResponse, timestampMapJson } from '../responses.ts'
+import { then } from '../../step.ts'
 
 type InfoView = (tx: StorageTx) => Promise<{ body: string; records?: number }>
 
@@ -62,8 +63,7 @@ export function registerInfo(app: Hono<AppEnv>, deps: StorageDeps, routes: Stora
         checkPrecondition(precondition, storage)
         return jsonResponse(memoisedTimestampMapJson(collections), { lastModified: storage, headers: { 'x-weave-records': String(collections.size) } })
       }
-      const timestamps = deps.backend.userTimestamps(c.get('user'))
-      return timestamps instanceof Promise ? timestamps.then(respond) : respond(timestamps)
+      return then(deps.backend.userTimestamps(c.get('user')), respond)
     }),
   )
   app.get(paths.infoCollectionCounts, routes.authenticated(serve(views.counts)))

@@ -15,6 +15,19 @@ function recordingSink(options: { failing?: boolean } = {}) {
   return { sink, writes }
 }
 
+/**
+ * Lines whose first line, 'first', has gone out at the end of its turn; what is written next
+ * comes soon after it. The clock stands still: on a loaded machine a real one could pass the
+ * gathering time.
+ */
+async function afterFirstHandOver() {
+  const { sink, writes } = recordingSink()
+  const lines = new StdoutLines(sink, () => 1_000)
+  lines.write('first')
+  await Promise.resolve()
+  return { lines, writes }
+}
+
 test('a line after a quiet spell goes out at the end of its turn, without waiting for a timer', async () => {
   const { sink, writes } = recordingSink()
   const lines = new StdoutLines(sink)
@@ -29,11 +42,7 @@ test('a line after a quiet spell goes out at the end of its turn, without waitin
 })
 
 test('lines soon after the last write wait for a timer and share one write, in order', async () => {
-  const { sink, writes } = recordingSink()
-  // A clock that stands still: on a loaded machine a real one could pass the gathering time.
-  const lines = new StdoutLines(sink, () => 1_000)
-  lines.write('first')
-  await Promise.resolve()
+  const { lines, writes } = await afterFirstHandOver()
   lines.write('second')
   await Promise.resolve()
   lines.write('third')
@@ -44,10 +53,7 @@ test('lines soon after the last write wait for a timer and share one write, in o
 })
 
 test('16 KiB of waiting lines go out in the call that fills the batch, without a timer', async () => {
-  const { sink, writes } = recordingSink()
-  const lines = new StdoutLines(sink, () => 1_000)
-  lines.write('first')
-  await Promise.resolve()
+  const { lines, writes } = await afterFirstHandOver()
   const line = 'x'.repeat(1023)
   for (let i = 0; i < 15; i++) lines.write(line)
   expect(writes).toEqual(['first\n'])
@@ -60,10 +66,7 @@ test('16 KiB of waiting lines go out in the call that fills the batch, without a
 })
 
 test('an urgent line goes out in the call that writes it, after the lines gathered before it', async () => {
-  const { sink, writes } = recordingSink()
-  const lines = new StdoutLines(sink, () => 1_000)
-  lines.write('first')
-  await Promise.resolve()
+  const { lines, writes } = await afterFirstHandOver()
   lines.write('gathered')
   lines.write('failed', true)
   expect(writes).toEqual(['first\n', 'gathered\nfailed\n'])

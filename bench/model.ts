@@ -18,8 +18,17 @@ export interface RunReport {
   commit: string
   binary: { path: string; bytes: number; buildMs?: number }
   backends: BackendReport[]
+  /** info/collections on every compared engine, loaded in turn (engine-rounds.ts). */
+  engineRounds?: EngineRounds
   /** Set when the benchmark itself broke; the run then exits non-zero. */
   failures: string[]
+}
+
+/** Rounds in turn of GET info/collections, one server per engine; entry i of each array is round i. */
+export interface EngineRounds {
+  concurrency: number
+  ms: number
+  engines: { engine: string; micros: number[]; rates: number[] }[]
 }
 
 export interface BackendReport {

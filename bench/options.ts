@@ -13,6 +13,8 @@ export interface Profile {
    * the figure. Its last entry is the cap: a run still under the line there is not measurable.
    */
   mix: { levels: number[]; beyond: number[]; population: number; maxIterations: number; maxMs: number; thinkMs: number }
+  /** info/collections on each engine in turn (engine-rounds.ts): rounds of `ms` per engine. */
+  engineRounds: { rounds: number; ms: number }
   /** Starts on a fresh database, and restarts on the database the run filled. */
   starts: { fresh: number; restart: number }
   /** Pause before reading an idle RSS, so the last request's garbage can be collected. */
@@ -29,6 +31,7 @@ export const profiles: Record<Profile['mode'], Profile> = {
     mode: 'quick',
     scenario: { concurrency: 8, maxOps: 20_000, maxMs: 400, warmupMs: 200, trials: 2 },
     mix: { levels: [8, 32], beyond: [64, 128, 256, 512], population: 128, maxIterations: 100_000, maxMs: 800, thinkMs: 100 },
+    engineRounds: { rounds: 2, ms: 300 },
     starts: { fresh: 1, restart: 1 },
     settleMs: 300,
     tokenserverAccounts: 16,
@@ -37,6 +40,7 @@ export const profiles: Record<Profile['mode'], Profile> = {
     mode: 'full',
     scenario: { concurrency: 8, maxOps: 500_000, maxMs: 10_000, warmupMs: 2_000, trials: 5 },
     mix: { levels: [4, 8, 12, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96], beyond: [112, 128, 144, 160, 192, 256, 320, 384, 512], population: 1_000, maxIterations: 1_000_000, maxMs: 8_000, thinkMs: 100 },
+    engineRounds: { rounds: 9, ms: 3_000 },
     starts: { fresh: 5, restart: 5 },
     settleMs: 2_000,
     tokenserverAccounts: 500,

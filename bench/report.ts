@@ -1,8 +1,8 @@
 import type { LoadResult } from './load.ts'
 import { highestUnsaturated, type MixLevel } from './mix.ts'
 import { generatorBound, type CpuWindow } from './proc.ts'
-import type { BackendReport, RunReport, ScenarioReport, TargetResult } from './model.ts'
-import { errorCounts, median } from './stats.ts'
+import type { BackendReport, EngineRounds, RunReport, ScenarioReport, TargetResult } from './model.ts'
+import { errorCounts, median, perRound } from './stats.ts'
 
 /** The run as Markdown: what `bun run bench` prints and writes to bench/results/latest.md. */
 export function renderMarkdown(report: RunReport): string {
@@ -20,8 +20,28 @@ export function renderMarkdown(report: RunReport): string {
   if (report.mixOnly) lines.push('', '_Mix only (`--mix-only`): start-up and the realistic mix; no scenarios, restarts or tokenserver._')
   if (report.scenariosOnly) lines.push('', `_Scenarios only (\`--scenarios=${report.scenariosOnly.join(',')}\`): start-up and these scenarios; no mix, other scenarios, restarts or tokenserver._`)
   for (const backend of report.backends) lines.push('', ...renderBackend(backend, report.binary.bytes))
+  if (report.engineRounds !== undefined) lines.push('', ...renderEngineRounds(report.engineRounds, report.backends))
   if (report.failures.length > 0) lines.push('', '## Benchmark failures', '', ...report.failures.map((failure) => `- ${failure.split('\n')[0]}`))
   return `${lines.join('\n')}\n`
+}
+
+function renderEngineRounds(rounds: EngineRounds, backends: readonly BackendReport[]): string[] {
+  const sqlite = rounds.engines.find((entry) => entry.engine === 'sqlite')
+  const lines = [
+    '## GET info/collections on each engine, in turn',
+    '',
+    `One server per engine, loaded one after another for ${fmtSeconds(rounds.ms)} each (${rounds.concurrency} clients), ${rounds.engines[0]?.micros.length ?? 0} rounds, each starting with the next engine. ` +
+      "A ratio to SQLite is taken within each round; the engines' targets use its median.",
+    '',
+    '| Engine | Server CPU per req (median, spread) | Req/s (median) | vs SQLite (median of rounds, spread) |',
+    '|---|--:|--:|--:|',
+  ]
+  for (const { engine, micros, rates } of rounds.engines) {
+    const ratios = sqlite === undefined ? [] : perRound(micros, sqlite.micros)
+    const label = backends.find((backend) => backend.engine === engine)?.label ?? engine
+    lines.push(`| ${label} | ${median(micros).toFixed(1)} µs (${Math.min(...micros).toFixed(1)}–${Math.max(...micros).toFixed(1)}) | ${fmtInt(median(rates))} | ${ratios.length === 0 ? '' : `${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`} |`)
+  }
+  return lines
 }
 
 function renderBackend(backend: BackendReport, binaryBytes?: number): string[] {

@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writ
 import { release, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { benchEngine } from './backend.ts'
+import { measureEngineRounds } from './engine-rounds.ts'
 import { engines } from './engines.ts'
 import type { RunReport } from './model.ts'
 import { parseCli, reportName } from './options.ts'
@@ -57,7 +58,16 @@ async function main(): Promise<number> {
     report.backends.push(backend)
   }
 
-  crossEngineTargets(report.backends)
+  if (!options.mixOnly && (options.scenarios?.includes('info-collections') ?? true)) {
+    try {
+      const rounds = await measureEngineRounds(binary, report.backends, profile, log)
+      if (rounds !== undefined) report.engineRounds = rounds
+    } catch (error) {
+      log(`engines in turn: FAILED: ${error instanceof Error ? error.message : error}`)
+      report.failures.push(`engines in turn: ${error instanceof Error ? (error.stack ?? error.message) : error}`)
+    }
+  }
+  crossEngineTargets(report)
   const scale = scaleTargetSection()
   const markdown = scale.length === 0 ? renderMarkdown(report) : `${renderMarkdown(report)}\n${scale.join('\n')}\n`
   const name = reportName(options)

@@ -72,6 +72,9 @@ export const median = (values: readonly number[]): number => {
 }
 
 /** Statuses that count as errors: everything but 2xx and the server's designed 503 back-off. */
+/** Ratios of two series measured side by side (rounds, trials): entry i over entry i. */
+export const perRound = (top: readonly number[], bottom: readonly number[]): number[] => top.map((value, index) => value / (bottom[index] as number))
+
 export function errorCounts(statuses: Record<string, number>): { errors: number; designed503: number } {
   let errors = 0
   let designed503 = 0

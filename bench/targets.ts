@@ -1,7 +1,7 @@
 import { capacityWithinLatency, highestUnsaturated, type MixLevel } from './mix.ts'
-import type { BackendReport, ScenarioReport, TargetResult } from './model.ts'
+import type { BackendReport, RunReport, ScenarioReport, TargetResult } from './model.ts'
 import { cpuCount, generatorBound } from './proc.ts'
-import { median } from './stats.ts'
+import { median, perRound } from './stats.ts'
 
 /**
  * The targets of issue #5. They were set for SQLite on a 2-core machine shared by the load
@@ -91,29 +91,35 @@ function machineBound(level: MixLevel): string {
 }
 
 /**
- * Targets that compare engines: PostgreSQL's and MariaDB's server CPU per info/collections
- * request against SQLite's from the same run. Added to the non-SQLite engines' targets.
+ * The target that compares engines: PostgreSQL's and MariaDB's server CPU per info/collections
+ * request against SQLite's, as the median of the ratios taken within each round in turn
+ * (engine-rounds.ts). Added to the non-SQLite engines' targets. The engine sections' own
+ * figures, measured minutes apart, are given beside it.
  */
-export function crossEngineTargets(backends: readonly BackendReport[]): void {
-  const perRequest = (backend: BackendReport | undefined) => {
-    const info = backend?.scenarios.find((s) => s.id === 'info-collections' && s.status === 'measured')
-    return info?.cpu?.serverCores === undefined || !info.requestsPerSecond ? undefined : info.cpu.serverCores / info.requestsPerSecond
+export function crossEngineTargets(report: RunReport): void {
+  const name = 'info/collections server CPU per request vs SQLite'
+  const rounds = report.engineRounds?.engines ?? []
+  const sqliteRounds = rounds.find((entry) => entry.engine === 'sqlite')
+  const sqliteSection = sectionMicros(report.backends.find((backend) => backend.engine === 'sqlite'))
+  for (const backend of report.backends) {
+    if (backend.engine === 'sqlite' || backend.engine === 'spanner' || backend.skipped !== undefined) continue
+    const own = rounds.find((entry) => entry.engine === backend.engine)
+    const section = sectionMicros(backend)
+    const apart = section === undefined || sqliteSection === undefined ? '' : `; the engine sections, minutes apart: ${section.toFixed(0)} µs vs ${sqliteSection.toFixed(0)} µs (${(section / sqliteSection).toFixed(2)}×)`
+    if (own === undefined || sqliteRounds === undefined) {
+      backend.targets.push(target(name, undefined, 2, '×', '<=', `not measured: needs SQLite and this engine in the rounds in turn${apart}`))
+      continue
+    }
+    const ratios = perRound(own.micros, sqliteRounds.micros)
+    const note = `median of ${ratios.length} rounds in turn (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×): ${median(own.micros).toFixed(0)} µs vs ${median(sqliteRounds.micros).toFixed(0)} µs${apart}`
+    backend.targets.push(target(name, median(ratios), 2, '×', '<=', note))
   }
-  const sqlite = perRequest(backends.find((backend) => backend.engine === 'sqlite'))
-  for (const backend of backends) {
-    if (backend.engine === 'sqlite' || backend.skipped !== undefined) continue
-    const own = perRequest(backend)
-    backend.targets.push(
-      target(
-        'info/collections server CPU per request vs SQLite',
-        own === undefined || sqlite === undefined ? undefined : own / sqlite,
-        2,
-        '×',
-        '<=',
-        own === undefined || sqlite === undefined ? undefined : `${(own * 1e6).toFixed(0)} µs vs ${(sqlite * 1e6).toFixed(0)} µs`,
-      ),
-    )
-  }
+}
+
+/** Server CPU per info/collections request (µs) in an engine's own section. */
+function sectionMicros(backend: BackendReport | undefined): number | undefined {
+  const info = backend?.scenarios.find((s) => s.id === 'info-collections' && s.status === 'measured')
+  return info?.cpu?.serverCores === undefined || !info.requestsPerSecond ? undefined : (info.cpu.serverCores / info.requestsPerSecond) * 1e6
 }
 
 const pairedNote = (s: ScenarioReport | undefined) =>

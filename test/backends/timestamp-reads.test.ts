@@ -78,6 +78,19 @@ for (const [name, open] of Object.entries(engines)) {
       }
     })
 
+    test('a read from the next turn joins the statement of the reads before it', async () => {
+      const [first, next] = [newUser(), newUser()]
+      const statements = spyOn(opened.pool, 'rows')
+      try {
+        const firstRead = info(first)
+        const nextRead = new Promise((resolve) => setImmediate(() => resolve(info(next))))
+        await Promise.all([firstRead, nextRead])
+        expect(statements).toHaveBeenCalledTimes(1)
+      } finally {
+        statements.mockRestore()
+      }
+    })
+
     test('a read inside a transaction is not shared: it sees the transaction', async () => {
       const user = newUser()
       const statements = spyOn(opened.pool, 'rows')

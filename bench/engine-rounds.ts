@@ -10,17 +10,15 @@ import { engines, type EngineName } from './engines.ts'
 import type { BackendReport, EngineRounds } from './model.ts'
 import type { Profile } from './options.ts'
 import { roundInTurn, startContender, type Contender } from './rounds.ts'
+import { ENGINES_COMPARED } from './targets.ts'
 import { workloads } from './workloads.ts'
-
-/** The engines the target names; Spanner's emulator is not a production figure. */
-const COMPARED: readonly EngineName[] = ['sqlite', 'postgres', 'mysql']
 
 /**
  * Runs the rounds on the engines the run measured without failure; none when SQLite or every
  * other compared engine is missing, since there is then no ratio to take.
  */
 export async function measureEngineRounds(binary: string, backends: readonly BackendReport[], profile: Profile, log: (line: string) => void): Promise<EngineRounds | undefined> {
-  const measured = COMPARED.filter((name) => backends.some((backend) => backend.engine === name && backend.skipped === undefined && backend.failed === undefined))
+  const measured = ENGINES_COMPARED.filter((name) => backends.some((backend) => backend.engine === name && backend.skipped === undefined && backend.failed === undefined))
   if (!measured.includes('sqlite') || measured.length < 2) return undefined
   const { rounds, ms } = profile.engineRounds
   const { concurrency } = profile.scenario

@@ -63,6 +63,13 @@ const PLAIN_VALUES: ValueCodec = {
   decodePayload: (stored) => stored,
 }
 
+/** Timestamp rows (collection id, name, modified) as info/collections' map, the tombstone left out. */
+export function timestampMapOf(rows: readonly unknown[][], millis: (value: unknown) => Millis = PLAIN_VALUES.millis): Map<string, Millis> {
+  const timestamps = new Map<string, Millis>()
+  for (const row of rows) if (Number(row[0]) !== TOMBSTONE) timestamps.set(row[1] as string, millis(row[2]))
+  return timestamps
+}
+
 /**
  * What the StorageTx of a server database (PostgreSQL, MySQL) shares: the transaction's
  * collection and timestamp, and the reads that are one statement on either engine. Engines
@@ -157,10 +164,12 @@ export abstract class PooledTx<Statement> {
   }
 
   async collectionTimestamps(): Promise<ReadonlyMap<string, Millis>> {
-    const rows = await (this.timestampRows ?? this.userTimestampRows())
-    const timestamps = new Map<string, Millis>()
-    for (const row of rows) if (Number(row[0]) !== TOMBSTONE) timestamps.set(row[1] as string, this.millis(row[2]))
-    return timestamps
+    return timestampMapOf(await this.timestampRowsRead(), this.values.millis)
+  }
+
+  /** The rows storageTimestamp read in this read-only transaction, or a read of them now. */
+  protected timestampRowsRead(): Promise<unknown[][]> {
+    return this.timestampRows ?? this.userTimestampRows()
   }
 
   async collectionCounts(): Promise<Map<string, number>> {

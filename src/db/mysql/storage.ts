@@ -8,9 +8,9 @@ import { nowMillis, type Millis } from '../timestamps.ts'
 import type { BsoQuery, BsoWrite, StorageBackend, StorageTx, TransactionRequest } from '../types.ts'
 import { isConnectionLost, MysqlPool, translateMysqlError, type MysqlSession, type MysqlStatement } from './connection.ts'
 import { chunked, COLLECTION_NAMES, ID_IN_LIST, listing, stageText, statements, upsertText, USERS_TIMESTAMPS } from './statements.ts'
-import type { LastTimestampMaps, TimestampMap } from '../last-timestamp-maps.ts'
+import type { LastTimestampMaps } from '../last-timestamp-maps.ts'
 import { TimestampReads } from '../timestamp-reads.ts'
-import { CollectionNames, sameEntryTimestampMaps } from './timestamp-rows.ts'
+import { CollectionNames, rowTimestampMaps } from './timestamp-rows.ts'
 
 /**
  * The keys of this schema compare with PAD SPACE (statements.ts): an id ending in a space would
@@ -46,7 +46,7 @@ export class MysqlStorage extends PooledStorage<MysqlSession, MysqlTx> implement
   constructor(pool: MysqlPool, options: StorageOptions = {}) {
     const names = new CollectionNames((ids) => pool.rows(COLLECTION_NAMES, [ids]))
     const timestampReads = new TimestampReads(async (uids) => names.named(await pool.rows(USERS_TIMESTAMPS, [uids])))
-    const timestampMaps = sameEntryTimestampMaps()
+    const timestampMaps = rowTimestampMaps()
     const newTx = (session: MysqlSession, uid: number) => new MysqlTx(session, uid, timestampReads, timestampMaps)
     super(pool, { newTx, isConnectionLost, translate: translateMysqlError }, options)
   }
@@ -99,7 +99,7 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
     private readonly session: MysqlSession,
     uid: number,
     private readonly timestampReads: TimestampReads,
-    private readonly timestampMaps: LastTimestampMaps<TimestampMap>,
+    private readonly timestampMaps: LastTimestampMaps<readonly unknown[][]>,
   ) {
     super(uid, statements)
   }
@@ -110,7 +110,7 @@ class MysqlTx extends PooledTx<MysqlStatement> implements StorageTx {
   }
 
   override async collectionTimestamps(): Promise<ReadonlyMap<string, Millis>> {
-    return this.timestampMaps.of(this.uid, await super.collectionTimestamps())
+    return this.timestampMaps.of(this.uid, await this.timestampRowsRead())
   }
 
   async begin(): Promise<void> {

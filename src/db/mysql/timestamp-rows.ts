@@ -1,5 +1,6 @@
 import { STANDARD_COLLECTIONS } from '../collection-ids.ts'
-import { LastTimestampMaps, type TimestampMap } from '../last-timestamp-maps.ts'
+import { LastTimestampMaps } from '../last-timestamp-maps.ts'
+import { timestampMapOf } from '../pooled-storage.ts'
 import { TOMBSTONE } from '../rules.ts'
 
 /**
@@ -27,13 +28,19 @@ export class CollectionNames {
 }
 
 /**
- * Timestamp maps read as rows: a map with the same entries as the user's last one is that one,
- * so the info/collections body derived from it is reused.
+ * Timestamp maps read as (collection id, name, modified) rows: rows with the same ids and
+ * timestamps, in the same order, as the user's last read give that read's map back, so an
+ * unchanged read builds no map and the info/collections body derived from it is reused. Rows in
+ * another order only cost a new map.
  */
-export const sameEntryTimestampMaps = () => new LastTimestampMaps<TimestampMap>({ unchanged: sameEntries, toMap: (map) => map })
+export const rowTimestampMaps = () => new LastTimestampMaps<readonly unknown[][]>({ unchanged: sameRows, toMap: (rows) => timestampMapOf(rows) })
 
-function sameEntries(a: TimestampMap, b: TimestampMap): boolean {
-  if (a.size !== b.size) return false
-  for (const [name, modified] of a) if (b.get(name) !== modified) return false
+function sameRows(kept: readonly unknown[][], read: readonly unknown[][]): boolean {
+  if (kept.length !== read.length) return false
+  for (let i = 0; i < kept.length; i++) {
+    const [keptId, , keptModified] = kept[i] as unknown[]
+    const [id, , modified] = read[i] as unknown[]
+    if (keptId !== id || keptModified !== modified) return false
+  }
   return true
 }

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto'
 import { engines, type EngineName } from './engines.ts'
 import { measureRound, roundInTurn, startContender, type Contender } from './rounds.ts'
-import { median, perRound } from './stats.ts'
+import { median, perRound, rangeOf } from './stats.ts'
 import { workloads, type WorkloadId } from './workloads.ts'
 
 const option = (name: string, fallback?: string) => {
@@ -59,7 +59,6 @@ try {
   for (const { contender } of entries) await contender.stop()
 }
 
-const spread = (values: number[]) => `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`
 const measured = (engine: EngineName, side: Side) => entries.find((entry) => entry.engine === engine && entry.side === side)?.contender ?? { micros: [], rates: [] }
 const of = (engine: EngineName, side: Side) => measured(engine, side).micros
 
@@ -71,7 +70,7 @@ for (const engine of engineNames) {
   const b = of(engine, 'B')
   const versus = (side: Side, values: number[]) => {
     const sqlite = of('sqlite', side)
-    return sqlite.length === 0 ? '—' : `${median(perRound(values, sqlite)).toFixed(2)}× (${spread(perRound(values, sqlite))})`
+    return sqlite.length === 0 ? '—' : `${median(perRound(values, sqlite)).toFixed(2)}× (${rangeOf(perRound(values, sqlite), 2)})`
   }
-  console.log(`| ${engine} | ${median(a).toFixed(1)} | ${median(b).toFixed(1)} | ${median(perRound(b, a)).toFixed(3)} (${spread(perRound(b, a))}) | ${versus('A', a)} | ${versus('B', b)} | ${median(perRound(measured(engine, 'B').rates, measured(engine, 'A').rates)).toFixed(2)} |`)
+  console.log(`| ${engine} | ${median(a).toFixed(1)} | ${median(b).toFixed(1)} | ${median(perRound(b, a)).toFixed(3)} (${rangeOf(perRound(b, a), 2)}) | ${versus('A', a)} | ${versus('B', b)} | ${median(perRound(measured(engine, 'B').rates, measured(engine, 'A').rates)).toFixed(2)} |`)
 }

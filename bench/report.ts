@@ -2,7 +2,7 @@ import type { LoadResult } from './load.ts'
 import { highestUnsaturated, type MixLevel } from './mix.ts'
 import { generatorBound, type CpuWindow } from './proc.ts'
 import type { BackendReport, EngineRounds, RunReport, ScenarioReport, TargetResult } from './model.ts'
-import { errorCounts, median, perRound } from './stats.ts'
+import { errorCounts, median, perRound, rangeOf } from './stats.ts'
 
 /** The run as Markdown: what `bun run bench` prints and writes to bench/results/latest.md. */
 export function renderMarkdown(report: RunReport): string {
@@ -39,7 +39,7 @@ function renderEngineRounds(rounds: EngineRounds, backends: readonly BackendRepo
   for (const { engine, micros, rates } of rounds.engines) {
     const ratios = sqlite === undefined ? [] : perRound(micros, sqlite.micros)
     const label = backends.find((backend) => backend.engine === engine)?.label ?? engine
-    lines.push(`| ${label} | ${median(micros).toFixed(1)} µs (${Math.min(...micros).toFixed(1)}–${Math.max(...micros).toFixed(1)}) | ${fmtInt(median(rates))} | ${ratios.length === 0 ? '' : `${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`} |`)
+    lines.push(`| ${label} | ${median(micros).toFixed(1)} µs (${rangeOf(micros, 1)}) | ${fmtInt(median(rates))} | ${ratios.length === 0 ? '' : `${median(ratios).toFixed(2)}× (${rangeOf(ratios, 2)})`} |`)
   }
   return lines
 }
@@ -192,7 +192,7 @@ function cpuPerRequest(s: ScenarioReport): string {
 /** The range of per-trial ratios, so a noisy ratio is visible as such. */
 function spread(trials: readonly number[] | undefined): string {
   if (trials === undefined || trials.length < 2) return ''
-  return ` (${(Math.min(...trials) * 100).toFixed(0)}–${(Math.max(...trials) * 100).toFixed(0)})`
+  return ` (${rangeOf(trials.map((ratio) => ratio * 100), 0)})`
 }
 const fmtNumber = (value: number) => (Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1))
 const fmtPct = (ratio: number | undefined) => (ratio === undefined ? '' : `${(ratio * 100).toFixed(0)} %`)

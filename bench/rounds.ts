@@ -44,17 +44,16 @@ export async function startContender(options: ContenderOptions): Promise<Contend
     throw new Error(`${options.label}: ${started.reason}`)
   }
   const { server } = started
+  const stop = async () => {
+    await server.stop()
+    await database.drop()
+  }
   try {
     const operation = await prepareStorageScenario(options.workload, server, options.masterSecret, options.concurrency)
     await runLoad({ concurrency: options.concurrency, maxOps: 1e9, maxMs: WARM_UP_MS }, operation)
-    const stop = async () => {
-      await server.stop()
-      await database.drop()
-    }
     return { label: options.label, server, operation, micros: [], rates: [], stop }
   } catch (error) {
-    await server.stop()
-    await database.drop()
+    await stop()
     throw error
   }
 }

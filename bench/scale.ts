@@ -19,7 +19,7 @@ import postgres from 'postgres'
 import { makeUsers, type SyncUser } from './client.ts'
 import { cpuWindow } from './proc.ts'
 import { freePort, type RunningProcess } from './server.ts'
-import { median } from './stats.ts'
+import { median, rangeOf } from './stats.ts'
 import { startSyncServer } from './syncserver.ts'
 
 const RECORDS_PER_USER = 5_000
@@ -373,7 +373,7 @@ function renderScale(results: readonly EngineScale[]): string {
       })
       const ratios = roundRatios(result.sizes[0]?.operations[name], result.sizes.at(-1)?.operations[name])
       const ratio = ratios.length === 0 ? undefined : median(ratios)
-      const shown = ratio === undefined ? 'n/a' : `${ratio.toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`
+      const shown = ratio === undefined ? 'n/a' : `${ratio.toFixed(2)}× (${rangeOf(ratios, 2)})`
       lines.push(`| ${name} | ${cells.join(' | ')} | ${shown} | ${ratio === undefined ? '–' : ratio <= GROWTH_LIMIT ? 'yes' : '**no**'} |`)
     }
     lines.push(`| size on disk | ${result.sizes.map((s) => `${s.diskMB.toFixed(0)} MB`).join(' | ')} | | |`)
@@ -412,7 +412,7 @@ export function scaleTargetSection(): string[] {
       const ratio = median(ratios)
       const margin = ((GROWTH_LIMIT - ratio) / GROWTH_LIMIT) * 100
       lines.push(
-        `| ${result.engine} | ${name} | ${ratio.toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) | <= ${GROWTH_LIMIT} × | ${ratio <= GROWTH_LIMIT ? 'yes' : '**no**'} | ${margin >= 0 ? '+' : ''}${margin.toFixed(0)} % |`,
+        `| ${result.engine} | ${name} | ${ratio.toFixed(2)}× (${rangeOf(ratios, 2)}) | <= ${GROWTH_LIMIT} × | ${ratio <= GROWTH_LIMIT ? 'yes' : '**no**'} | ${margin >= 0 ? '+' : ''}${margin.toFixed(0)} % |`,
       )
     }
   }

@@ -71,10 +71,13 @@ export const median = (values: readonly number[]): number => {
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
 }
 
-/** Statuses that count as errors: everything but 2xx and the server's designed 503 back-off. */
 /** Ratios of two series measured side by side (rounds, trials): entry i over entry i. */
 export const perRound = (top: readonly number[], bottom: readonly number[]): number[] => top.map((value, index) => value / (bottom[index] as number))
 
+/** The spread of `values` as `lowest–highest`, each with `digits` decimals. */
+export const rangeOf = (values: readonly number[], digits: number): string => `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`
+
+/** Statuses that count as errors: everything but 2xx and the server's designed 503 back-off. */
 export function errorCounts(statuses: Record<string, number>): { errors: number; designed503: number } {
   let errors = 0
   let designed503 = 0

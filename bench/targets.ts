@@ -2,7 +2,7 @@ import { capacityWithinLatency, highestUnsaturated, type MixLevel } from './mix.
 import type { EngineName } from './engines.ts'
 import type { BackendReport, RunReport, ScenarioReport, TargetResult } from './model.ts'
 import { cpuCount, generatorBound } from './proc.ts'
-import { median, perRound } from './stats.ts'
+import { median, perRound, rangeOf } from './stats.ts'
 
 /**
  * The targets of issue #5. They were set for SQLite on a 2-core machine shared by the load
@@ -115,7 +115,7 @@ export function crossEngineTargets(report: RunReport): void {
       continue
     }
     const ratios = perRound(own.micros, sqliteRounds.micros)
-    const note = `median of ${ratios.length} rounds in turn (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×): ${median(own.micros).toFixed(0)} µs vs ${median(sqliteRounds.micros).toFixed(0)} µs${apart}`
+    const note = `median of ${ratios.length} rounds in turn (${rangeOf(ratios, 2)}×): ${median(own.micros).toFixed(0)} µs vs ${median(sqliteRounds.micros).toFixed(0)} µs${apart}`
     backend.targets.push(target(name, median(ratios), 2, '×', '<=', note))
   }
 }

@@ -1,10 +1,10 @@
 /**
  * The info/* timestamp reads (outside any transaction) of one event-loop turn and the next,
- * answered by one statement for all their users (MySQL, PostgreSQL). Each statement costs the server a socket
- * write, a wake-up of the database and a reply to read, and the database a statement to run:
- * most of a GET info/collections' database cost. Concurrent requests arriving together share
- * them. One statement reads one snapshot, and it is sent after every read of the turn was asked
- * for, so each caller sees at least what was committed before it asked.
+ * answered by one statement for all their users (MySQL, PostgreSQL). Each statement costs the
+ * server a socket write, a wake-up of the database and a reply to read, and the database a
+ * statement to run: most of a GET info/collections' database cost. Concurrent requests arriving
+ * together share them. One statement reads one snapshot, and it is sent after every read it
+ * answers was asked for, so each caller sees at least what was committed before it asked.
  *
  * The statement runs on a connection outside the pool's admission gate: its callers were
  * admitted already, and a slot of its own could wait forever for theirs.

@@ -240,10 +240,10 @@ export async function runMixLevel(
 }
 
 /**
- * Each record's `"payload":…` member, escaped for the body once, for every id of the pool's and
- * a sample of load-test sizes. Escaping every payload of every POST anew cost the generator more
- * CPU than any other part of its work, and under workers = 2 the generator shares the server's
- * cores: what it spends there is taken from the server's figure.
+ * A record's two members as body text, built once: the `{"id":…,` opening for each id of the
+ * pool, and `"payload":…}` for 4,096 payloads of load-test sizes. Escaping every payload of every
+ * POST anew was most of the generator's JavaScript time, and under workers = 2 the generator
+ * shares the server's two cores: what it spends there is taken from the server's figure.
  */
 const ID_MEMBERS = Array.from({ length: ID_POOL }, (_, n) => `{"id":"${recordId(n)}",`)
 const PAYLOAD_MEMBERS = (() => {

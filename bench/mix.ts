@@ -30,7 +30,7 @@ const GET_COUNT_WEIGHTS = [71, 15, 7, 4, 3]
 const POST_COUNT_WEIGHTS = [67, 18, 9, 4, 2]
 const MAX_POST_RECORDS = 100
 /** Distinct record ids per profile and collection: at ~450 B, at most ~135 KB per collection. */
-const ID_POOL = 300
+export const ID_POOL = 300
 
 export type RequestKind = 'info/configuration' | 'info/collections' | 'GET collection' | 'POST' | 'POST batch=true' | 'POST batch append' | 'POST batch commit'
 

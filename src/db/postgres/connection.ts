@@ -1,5 +1,6 @@
 import postgres from 'postgres'
 import { connectPostgres } from './client.ts'
+import { pipeTargetOf, StatementPipe, type DriverOptions } from './statement-pipe.ts'
 import { PgDialect } from 'drizzle-orm/pg-core'
 import { SyncError } from '../../errors.ts'
 import type { EmbeddedMigration } from '../migrations/embed.ts'
@@ -222,6 +223,8 @@ export class PostgresPool {
    */
   private readonly infoClient: postgres.Sql | undefined
   private readonly infoStatements: PgPoolStatements
+  /** The info connection over the wire protocol directly, where the URL allows it (statement-pipe.ts). */
+  private readonly infoPipe: StatementPipe | undefined
 
   /** `infoConnection`: keep one of the connections for the shared info/* statements (see `rows`). */
   constructor(url: string, options: PoolOptions, { infoConnection = false } = {}) {
@@ -241,8 +244,10 @@ export class PostgresPool {
     }
     this.client = connectPostgres(url, { ...common, max: transactionsMax, onclose: (id: number) => this.connectionClosed(id) })
     this.anyConnection = new PgPoolStatements(this.client, (connection) => this.openConnections.add(connection.id))
-    this.infoClient = ownInfoConnection ? connectPostgres(url, { ...common, max: 1 }) : undefined
+    const pipeTarget = ownInfoConnection ? pipeTargetOf(this.client.options as unknown as DriverOptions) : undefined
+    this.infoClient = ownInfoConnection && pipeTarget === undefined ? connectPostgres(url, { ...common, max: 1 }) : undefined
     this.infoStatements = this.infoClient === undefined ? this.anyConnection : new PgPoolStatements(this.infoClient, () => {})
+    this.infoPipe = pipeTarget === undefined ? undefined : new StatementPipe(pipeTarget)
   }
 
   /** Runs `work`, which needs no transaction, on any free connection (see `withAnyPooledConnection`). */
@@ -259,7 +264,7 @@ export class PostgresPool {
    * clients: server CPU per info/collections -19 %, database CPU per request -38 %, req/s +43 %.
    */
   rows(statement: PgStatement, values: Record<string, unknown>): Promise<unknown[][]> {
-    return this.infoStatements.run(statement, values)
+    return this.infoPipe?.rows(statement.text, statement.bind(values)) ?? this.infoStatements.run(statement, values)
   }
 
   /** Runs `work` on a connection of its own (see `withPooledSession`). */
@@ -371,7 +376,7 @@ export class PostgresPool {
    */
   async close(): Promise<void> {
     await this.gate.drained(5000)
-    await Promise.all([this.client.end({ timeout: 0.1 }), this.infoClient?.end({ timeout: 0.1 })])
+    await Promise.all([this.client.end({ timeout: 0.1 }), this.infoClient?.end({ timeout: 0.1 }), this.infoPipe?.close()])
   }
 }
 

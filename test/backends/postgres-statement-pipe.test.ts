@@ -63,6 +63,19 @@ async function rejection(work: Promise<unknown>): Promise<{ code?: string; messa
     expect(new Set(answers.map(([row]) => row?.[1])).size).toBe(1)
   })
 
+  test('answers that arrive over many reads, messages cut at any byte, come back whole', async () => {
+    const pipe = pipeFor(targetOf(url))
+    const [wide, long] = await Promise.all([
+      pipe.rows('SELECT repeat($1::text, 500000), md5(repeat($1::text, 500000))', ['ab✓']),
+      pipe.rows("SELECT g::text, md5(g::text) FROM generate_series(1, 30000) g", []),
+    ])
+    const [[text, digest]] = wide as [[string, string]]
+    expect(text).toBe('ab✓'.repeat(500_000))
+    expect(new Bun.CryptoHasher('md5').update(text).digest('hex')).toBe(digest)
+    expect(long).toHaveLength(30_000)
+    expect(long.every(([n, hash]) => new Bun.CryptoHasher('md5').update(n as string).digest('hex') === hash)).toBe(true)
+  })
+
   test('an error fails its own run only, and a statement that failed to prepare is prepared again', async () => {
     const pipe = pipeFor(targetOf(url))
     const divide = (by: number) => pipe.rows('SELECT (10 / $1::int)::text', [by])

@@ -5,7 +5,7 @@ import { isConnectionLost } from '../../src/db/postgres/connection.ts'
 import { pipeTargetOf, StatementPipe, type DriverOptions, type PipeTarget } from '../../src/db/postgres/statement-pipe.ts'
 import { backendNamed, SETUP_TIMEOUT_MS } from '../support/backends.ts'
 import { freePort } from '../support/binary.ts'
-import { privatePostgresUnavailable, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.ts'
+import { privatePostgres, privatePostgresSkip, type PrivateDatabase } from '../fault/support/private-db.ts'
 
 const backend = backendNamed('postgres')
 
@@ -138,24 +138,32 @@ async function rejection(work: Promise<unknown>): Promise<{ code?: string; messa
   })
 })
 
-;(backend === undefined || privatePostgresUnavailable() !== undefined ? describe.skip : describe)('postgres statement pipe, password authentication', () => {
-  let server: PrivatePostgres
+;(backend === undefined || privatePostgresSkip !== undefined ? describe.skip : describe)('postgres statement pipe, password authentication', () => {
+  let server: PrivateDatabase
   const pipes: StatementPipe[] = []
 
   beforeAll(async () => {
-    server = await startPrivatePostgres([
-      'host all scram_user 127.0.0.1/32 scram-sha-256',
-      'host all md5_user 127.0.0.1/32 md5',
-      'host all clear_user 127.0.0.1/32 password',
-    ])
-    await server.admin.unsafe("SET password_encryption = 'scram-sha-256'; CREATE ROLE scram_user LOGIN PASSWORD 'scram p@ss'")
-    await server.admin.unsafe("SET password_encryption = 'md5'; CREATE ROLE md5_user LOGIN PASSWORD 'md5 p@ss'")
-    await server.admin.unsafe("CREATE ROLE clear_user LOGIN PASSWORD 'clear p@ss'")
+    server = await privatePostgres({
+      hbaLines: [
+        'host all scram_user 127.0.0.1/32 scram-sha-256',
+        'host all md5_user 127.0.0.1/32 md5',
+        'host all clear_user 127.0.0.1/32 password',
+      ],
+    })
+    await server.start()
+    const admin = postgres(server.url, { max: 1, onnotice: () => {} })
+    try {
+      await admin.unsafe("SET password_encryption = 'scram-sha-256'; CREATE ROLE scram_user LOGIN PASSWORD 'scram p@ss'")
+      await admin.unsafe("SET password_encryption = 'md5'; CREATE ROLE md5_user LOGIN PASSWORD 'md5 p@ss'")
+      await admin.unsafe("CREATE ROLE clear_user LOGIN PASSWORD 'clear p@ss'")
+    } finally {
+      await admin.end({ timeout: 5 })
+    }
   }, SETUP_TIMEOUT_MS)
 
   afterAll(async () => {
     await Promise.all(pipes.map((pipe) => pipe.close()))
-    await server?.stop()
+    await server?.remove()
   })
 
   const userUrl = (user: string, password: string) => `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${server.port}/postgres`

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePorts } from '../../support/server-process.ts'
@@ -42,7 +42,11 @@ const POSTGRES_BIN = (() => {
 /** Why a private PostgreSQL cannot run here, if it cannot. */
 export const privatePostgresSkip = POSTGRES_BIN === undefined ? 'PostgreSQL binaries not installed' : undefined
 
-export async function privatePostgres(): Promise<PrivateDatabase> {
+/**
+ * `hbaLines` go in front of the trust lines initdb writes (the first matching line decides), for
+ * a test of password authentication, which the shared server, trusting every connection, cannot give.
+ */
+export async function privatePostgres({ hbaLines = [] }: { hbaLines?: readonly string[] } = {}): Promise<PrivateDatabase> {
   const bin = POSTGRES_BIN!
   const dir = mkdtempSync(join(tmpdir(), 'syncserver-fault-pg-'))
   chmodSync(dir, 0o755)
@@ -50,6 +54,10 @@ export async function privatePostgres(): Promise<PrivateDatabase> {
   const data = join(dir, 'data')
   const [port] = (await freePorts(1)) as [number]
   await run([join(bin, 'initdb'), '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], { user: 'postgres' })
+  if (hbaLines.length > 0) {
+    const hba = join(data, 'pg_hba.conf')
+    writeFileSync(hba, [...hbaLines, readFileSync(hba, 'utf8')].join('\n'))
+  }
   let created = false
   const ready = () => run([join(bin, 'pg_isready'), '-h', '127.0.0.1', '-p', String(port)]).then(() => true)
   const db: PrivateDatabase = {

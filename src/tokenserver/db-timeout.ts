@@ -1,4 +1,5 @@
 import type { TokenserverDb } from '../db/tokenserver-types.ts'
+import { withDeadline } from '../deadline.ts'
 import { SyncError } from '../errors.ts'
 
 /**
@@ -14,19 +15,8 @@ export function withRequestTimeout(db: TokenserverDb, timeoutSeconds: number | u
     get(_target, property) {
       const value: unknown = Reflect.get(db, property)
       if (typeof value !== 'function' || property === 'close') return value
-      return (...args: unknown[]) => withDeadline(value.apply(db, args) as Promise<unknown>, timeoutMs)
+      return (...args: unknown[]) =>
+        withDeadline(value.apply(db, args) as Promise<unknown>, timeoutMs, () => new SyncError('elapsed', `database call took over ${timeoutMs} ms`))
     },
   })
-}
-
-async function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: Timer | undefined
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new SyncError('elapsed', `database call took over ${timeoutMs} ms`)), timeoutMs)
-  })
-  try {
-    return await Promise.race([work, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
 }

@@ -1,5 +1,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Socket } from 'bun'
+import { withDeadline } from '../../deadline.ts'
 
 /**
  * One connection of its own to PostgreSQL for the shared info/* statements (TimestampReads),
@@ -149,7 +150,7 @@ class PipeConnection {
     const connecting = 'unix' in address ? Bun.connect<PipeConnection>({ unix: address.unix, socket: handlers }) : Bun.connect<PipeConnection>({ ...address, socket: handlers })
     let socket: Socket<PipeConnection>
     try {
-      socket = await withTimeout(connecting, target.connectTimeoutMs)
+      socket = await withDeadline(connecting, target.connectTimeoutMs, notReady(target))
     } catch (error) {
       connecting.then((late) => late.terminate(), () => {})
       throw connectFailure(error)
@@ -159,7 +160,7 @@ class PipeConnection {
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 60_000)
     try {
-      await withTimeout(connection.start(target), target.connectTimeoutMs)
+      await withDeadline(connection.start(target), target.connectTimeoutMs, notReady(target))
     } catch (error) {
       socket.terminate()
       throw error
@@ -432,17 +433,11 @@ function scramFields(message: string): Map<string, string> {
 const hmac = (key: Buffer, text: string) => createHmac('sha256', key).update(text).digest()
 const md5 = (input: string | Buffer) => createHash('md5').update(input).digest('hex')
 
+const notReady = (target: PipeTarget) => () => driverError('CONNECT_TIMEOUT', `the info connection was not ready within ${target.connectTimeoutMs} ms`)
+
 /** A socket error as postgres.js reports it (its errno code kept), so the pool tells a lost connection alike. */
 function connectFailure(error: unknown): unknown {
   if (error instanceof PipeError) return error
   const code = (error as { code?: unknown } | undefined)?.code
   return driverError(typeof code === 'string' ? code : 'CONNECTION_CLOSED', `the info connection could not be opened: ${String((error as Error | undefined)?.message ?? error)}`)
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(driverError('CONNECT_TIMEOUT', `the info connection was not ready within ${ms} ms`)), ms)
-  })
-  return Promise.race([work, expired]).finally(() => clearTimeout(timer))
 }
